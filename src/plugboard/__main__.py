@@ -1,0 +1,3 @@
+from plugboard.cli import main
+
+main()

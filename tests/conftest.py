@@ -1,0 +1,78 @@
+"""Fixtures shared by the whole suite: the test host, networks on it, and booted guests.
+
+Integration tests need root (network namespaces) and the guest image (`make guest`). They do
+not skip when either is missing: they fail, so a run that did not exercise libvirt never
+passes for one that did.
+"""
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.harness import GuestFactory, NetworkFactory, TestHost
+
+INTEGRATION = Path(__file__).parent / "integration"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if INTEGRATION in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.integration)
+
+
+class HostPool:
+    """Starts test hosts on demand and stops them all at the end of its scope."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.hosts: list[TestHost] = []
+
+    def up(self) -> TestHost:
+        if os.geteuid() != 0:
+            pytest.fail("integration tests need root: test hosts are network namespaces")
+        host = TestHost.up(f"{self.prefix}{len(self.hosts)}")
+        self.hosts.append(host)
+        return host
+
+    def down_all(self) -> None:
+        errors = []
+        for host in reversed(self.hosts):
+            try:
+                host.down()
+            except Exception as err:  # keep stopping the others; report at the end
+                errors.append(err)
+        self.hosts.clear()
+        if errors:
+            raise errors[0]
+
+
+@pytest.fixture(scope="session")
+def testhost() -> Iterator[TestHost]:
+    """The test host most tests share: a private libvirtd in its own namespaces."""
+    pool = HostPool(f"s{os.getpid() % 100000}-")
+    yield pool.up()
+    pool.down_all()
+
+
+@pytest.fixture
+def more_testhosts() -> Iterator[HostPool]:
+    """Extra test hosts for one test (multi-host tests); stopped when it ends."""
+    pool = HostPool(f"f{os.getpid() % 100000}-")
+    yield pool
+    pool.down_all()
+
+
+@pytest.fixture
+def networks(testhost: TestHost) -> Iterator[NetworkFactory]:
+    factory = NetworkFactory(testhost)
+    yield factory
+    factory.cleanup()
+
+
+@pytest.fixture
+def guests(testhost: TestHost, networks: NetworkFactory) -> Iterator[GuestFactory]:
+    factory = GuestFactory(testhost)
+    yield factory
+    factory.cleanup()
