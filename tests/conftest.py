@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.harness import GuestFactory, NetworkFactory, TestHost
+from tests.harness.postgres import PostgresServer
+from tests.harness.service import ServiceFactory
 
 INTEGRATION = Path(__file__).parent / "integration"
 
@@ -76,3 +78,28 @@ def guests(testhost: TestHost, networks: NetworkFactory) -> Iterator[GuestFactor
     factory = GuestFactory(testhost)
     yield factory
     factory.cleanup()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A private PostgreSQL server (Debian's package), shared by the session."""
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database on each backend the store supports."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'plugboard.db'}"
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.create_database(f"t{os.getpid()}_{request.node.nodeid.__hash__() & 0xFFFFFF:x}")
+
+
+@pytest.fixture
+def services(tmp_path: Path) -> Iterator[ServiceFactory]:
+    """Makes plugboard services (in-process apps on a fresh SQLite) and closes them."""
+    factory = ServiceFactory(tmp_path)
+    yield factory
+    factory.close()

@@ -51,6 +51,10 @@ class TestHost:
             self._conn = None
         _script("down", self.name)
 
+    def restart_libvirtd(self) -> None:
+        """Restart the host's libvirtd; guests and dnsmasq keep running."""
+        _script("restart", self.name)
+
     @property
     def netns(self) -> str:
         return f"pbth-{self.name}"

@@ -1,13 +1,15 @@
-"""The `plugboard` command."""
+"""The `plugboard` command: the service (`serve`) and a client of its REST API."""
 
-import os
+from __future__ import annotations
+
 import sys
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from plugboard import __version__
+from plugboard.cli import hosts, service, tokens
+from plugboard.cli.client import Client
 
 app = typer.Typer(
     name="plugboard",
@@ -15,7 +17,6 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-stderr = Console(stderr=True)
 
 
 def _print_version(value: bool) -> None:
@@ -26,6 +27,18 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def root(
+    ctx: typer.Context,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            help="URL of the plugboard service (env PLUGBOARD_URL; default: the one `serve` "
+            "wrote to ~/.config/plugboard/url, else http://127.0.0.1:8470)."
+        ),
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(help="API token (env PLUGBOARD_TOKEN; default: ~/.config/plugboard/token)."),
+    ] = None,
     version: Annotated[
         bool,
         typer.Option(
@@ -34,26 +47,11 @@ def root(
     ] = False,
 ) -> None:
     """Wire virtual machines to networks on libvirt/KVM hosts."""
+    ctx.obj = lambda: Client.configured(url, token)
 
 
-@app.command()
-def serve(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8470,
-    libvirt_uri: Annotated[
-        str, typer.Option(envvar="PLUGBOARD_LIBVIRT_URI", help="libvirt URI of the local host.")
-    ] = "qemu:///system",
-) -> None:
-    """Run the plugboard service (REST API and web UI)."""
-    typer.echo("plugboard service configuration:")
-    typer.echo(f"  listen       http://{host}:{port}/api/v1")
-    typer.echo(f"  local host   {libvirt_uri}")
-    typer.echo(f"  user         uid {os.getuid()}")
-    stderr.print(
-        "[bold red]error:[/] the plugboard service is not built yet (it comes with the "
-        "service issue); nothing was started."
-    )
-    raise typer.Exit(code=2)
+for module in (service, hosts, tokens):
+    module.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,130 @@
+"""The one place where errors become application/problem+json responses."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
+from starlette.exceptions import HTTPException
+
+from plugboard.api.schemas import Problem
+from plugboard.errors import InvalidInput, PlugboardError
+
+log = logging.getLogger(__name__)
+MEDIA_TYPE = "application/problem+json"
+HTTP_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    406: "NOT_ACCEPTABLE",
+    409: "CONFLICT",
+    412: "PRECONDITION_FAILED",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    422: "VALIDATION_ERROR",
+}
+
+
+def problem(
+    request: Request,
+    *,
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    errors: list[dict] | None = None,
+) -> JSONResponse:
+    request.state.problem_code = code
+    request.state.problem_detail = detail
+    body = {
+        "type": f"urn:plugboard:problem:{code.lower().replace('_', '-')}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def _field(location: tuple) -> str:
+    return ".".join(str(part) for part in location if part != "body") or "body"
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(PlugboardError)
+    async def plugboard_error(request: Request, exc: PlugboardError) -> JSONResponse:
+        errors = (
+            [{"field": exc.extra["field"], "message": exc.detail}]
+            if (isinstance(exc, InvalidInput) and "field" in exc.extra)
+            else None
+        )
+        return problem(
+            request,
+            status=exc.status,
+            code=exc.code,
+            title=exc.title,
+            detail=exc.detail,
+            errors=errors,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"field": _field(e["loc"]), "message": e["msg"]} for e in exc.errors()]
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        return problem(
+            request,
+            status=422,
+            code="VALIDATION_ERROR",
+            title="Invalid input.",
+            detail=detail,
+            errors=errors,
+        )
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        code = HTTP_CODES.get(exc.status_code, "HTTP_ERROR")
+        return problem(
+            request,
+            status=exc.status_code,
+            code=code,
+            title=str(exc.detail),
+            detail=str(exc.detail),
+        )
+
+    @app.exception_handler(IntegrityError)
+    async def integrity_error(request: Request, exc: IntegrityError) -> JSONResponse:
+        # Two requests raced for the same name; the loser is told as if it had come second.
+        return problem(
+            request,
+            status=409,
+            code="CONFLICT",
+            title="Conflict.",
+            detail="the object changed or exists already; read it again and retry",
+        )
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("internal error on %s %s", request.method, request.url.path)
+        return problem(
+            request,
+            status=500,
+            code="INTERNAL_ERROR",
+            title="Internal error.",
+            detail=f"{type(exc).__name__}: {exc}; see the service log",
+        )
+
+
+def responses(*statuses: int) -> dict:
+    """OpenAPI declarations of the problem responses a route can give."""
+    schema = Problem.model_json_schema()
+    return {
+        status: {"description": "Problem", "content": {MEDIA_TYPE: {"schema": schema}}}
+        for status in statuses
+    }

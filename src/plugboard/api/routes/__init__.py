@@ -1,0 +1,1 @@
+"""Routes, thin: they parse, call the engine, and shape the answer."""

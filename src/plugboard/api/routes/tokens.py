@@ -1,0 +1,33 @@
+from fastapi import APIRouter, Request, Response
+
+from plugboard.api.deps import API_PREFIX, Admin, DbSession, audit_target
+from plugboard.api.problems import responses
+from plugboard.api.schemas import Name, TokenCreate, TokenCreated, TokenOut
+from plugboard.engine import tokens
+
+router = APIRouter(prefix="/tokens", tags=["tokens"], responses=responses(401, 403, 422))
+
+
+@router.get("", summary="List tokens (never their secrets)")
+def list_tokens(db: DbSession, _: Admin) -> list[TokenOut]:
+    return [TokenOut.model_validate(t) for t in tokens.list_tokens(db)]
+
+
+@router.post(
+    "",
+    status_code=201,
+    summary="Create a token; its secret is shown this once",
+    responses=responses(409),
+)
+def create_token(
+    body: TokenCreate, db: DbSession, _: Admin, request: Request, response: Response
+) -> TokenCreated:
+    audit_target(request, f"tokens/{body.name}")
+    token, secret = tokens.create_token(db, body.name, body.role)
+    response.headers["Location"] = f"{API_PREFIX}{router.prefix}/{token.name}"
+    return TokenCreated(**TokenOut.model_validate(token).model_dump(), token=secret)
+
+
+@router.delete("/{name}", summary="Revoke a token", responses=responses(404))
+def revoke_token(name: Name, db: DbSession, _: Admin) -> TokenOut:
+    return TokenOut.model_validate(tokens.revoke_token(db, name))

@@ -1,0 +1,89 @@
+"""The CLI's HTTP client of the plugboard service."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from plugboard.settings import config_dir
+
+DEFAULT_URL = "http://127.0.0.1:8470"
+
+
+class ClientError(Exception):
+    """What the service (or the way to it) said went wrong; `detail` is for stderr."""
+
+    def __init__(self, detail: str, code: str | None = None, status: int | None = None) -> None:
+        super().__init__(detail)
+        self.detail, self.code, self.status = detail, code, status
+
+
+def _read(path) -> str | None:
+    try:
+        return path.read_text().strip() or None
+    except OSError:
+        return None
+
+
+@dataclass
+class Client:
+    url: str
+    token: str | None
+    timeout: float = 60.0
+
+    @classmethod
+    def configured(cls, url: str | None, token: str | None) -> Client:
+        """--url/--token, else PLUGBOARD_URL/PLUGBOARD_TOKEN, else the config directory."""
+        directory = config_dir()
+        return cls(
+            url=(
+                url or os.environ.get("PLUGBOARD_URL") or _read(directory / "url") or DEFAULT_URL
+            ).rstrip("/"),
+            token=token or os.environ.get("PLUGBOARD_TOKEN") or _read(directory / "token"),
+        )
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        try:
+            response = httpx.request(
+                method, f"{self.url}/api/v1{path}", headers=headers, timeout=self.timeout, **kwargs
+            )
+        except httpx.HTTPError as err:
+            raise ClientError(
+                f"cannot reach the plugboard service at {self.url}: {err}; "
+                "is `plugboard serve` running?"
+            ) from err
+        if response.status_code >= 400:
+            raise _problem(response)
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> Any:
+        return self.request("POST", path, **kwargs)
+
+    def patch(self, path: str, **kwargs: Any) -> Any:
+        return self.request("PATCH", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> Any:
+        return self.request("DELETE", path, **kwargs)
+
+
+def _problem(response: httpx.Response) -> ClientError:
+    try:
+        body = response.json()
+        return ClientError(
+            body.get("detail") or body.get("title") or response.reason_phrase,
+            body.get("code"),
+            response.status_code,
+        )
+    except ValueError:
+        return ClientError(
+            f"HTTP {response.status_code} {response.reason_phrase}", status=response.status_code
+        )

@@ -1,0 +1,56 @@
+"""`plugboard serve` and `plugboard events`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from plugboard.cli.output import Format, OutputOption, call, show
+from plugboard.settings import Settings
+
+
+def serve(
+    listen_host: Annotated[
+        str | None,
+        typer.Option("--host", help="Address to listen on (env PLUGBOARD_LISTEN_HOST; 127.0.0.1)."),
+    ] = None,
+    listen_port: Annotated[
+        int | None,
+        typer.Option("--port", help="Port to listen on (env PLUGBOARD_LISTEN_PORT; 8470)."),
+    ] = None,
+) -> None:
+    """Run the plugboard service (REST API) in the foreground."""
+    # The service's imports (FastAPI, SQLAlchemy, ...) would only slow the client commands.
+    from plugboard.api.serve import run  # noqa: PLC0415
+
+    overrides = {"listen_host": listen_host, "listen_port": listen_port}
+    run(Settings(**{k: v for k, v in overrides.items() if v is not None}))
+
+
+def events(
+    ctx: typer.Context,
+    target: Annotated[
+        str | None, typer.Option(help="Only this target and below, e.g. hosts/local.")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    offset: Annotated[int, typer.Option(min=0)] = 0,
+    output: OutputOption = Format.table,
+) -> None:
+    """Show the audit log, newest first."""
+    params = {"limit": limit, "offset": offset} | ({"target": target} if target else {})
+    page = call(ctx, "GET", "/events", params=params)
+    if output is Format.json:
+        show(page, output, [])
+        return
+    show(
+        page["items"],
+        output,
+        ["at", "actor", "action", "target", "result", "duration_ms"],
+        title=f"{len(page['items'])} of {page['total']} events",
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(serve)
+    app.command()(events)

@@ -1,0 +1,55 @@
+"""The audit log: every change request, who made it, on what, how it ended, how long."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from plugboard.store.models import Event, utcnow
+
+
+@dataclass(frozen=True)
+class EventPage:
+    items: list[Event]
+    total: int
+    limit: int
+    offset: int
+
+
+def record(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    target: str,
+    status: int,
+    result: str,
+    duration_ms: float,
+    detail: str | None = None,
+) -> None:
+    session.add(
+        Event(
+            at=utcnow(),
+            actor=actor,
+            action=action,
+            target=target,
+            status=status,
+            result=result,
+            detail=detail,
+            duration_ms=duration_ms,
+        )
+    )
+
+
+def list_events(session: Session, *, target: str | None, limit: int, offset: int) -> EventPage:
+    query = select(Event)
+    if target:
+        # A target and everything below it: "hosts/local" also finds "hosts/local/networks/x".
+        query = query.where(
+            (Event.target == target) | Event.target.startswith(target + "/", autoescape=True)
+        )
+    total = session.scalar(select(func.count()).select_from(query.subquery()))
+    items = session.scalars(query.order_by(Event.id.desc()).limit(limit).offset(offset))
+    return EventPage(list(items), total or 0, limit, offset)

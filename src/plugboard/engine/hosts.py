@@ -1,0 +1,151 @@
+"""Hosts: the libvirt hosts plugboard manages, stored by name + URI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from plugboard.errors import HostExists, HostNotFound, InvalidInput
+from plugboard.hosts import HostConnection, HostRegistry
+from plugboard.store.models import Host, Meta, utcnow
+
+LOCAL = "local"
+DOMAIN_TYPES = ("auto", "kvm", "qemu")
+SCHEMES = (
+    "qemu",
+    "qemu+ssh",
+    "qemu+libssh",
+    "qemu+libssh2",
+    "qemu+tls",
+    "qemu+tcp",
+    "qemu+unix",
+    "test",
+)
+GET_TIMEOUT = 5.0  # a GET of one host waits this long for a first connection, no more
+
+
+@dataclass(frozen=True)
+class HostView:
+    """A host as users see it: the stored record and what its connection knows."""
+
+    name: str
+    uri: str
+    state: str
+    error: str | None
+    connected_since: datetime | None
+    domain_type_setting: str
+    domain_type: str | None
+    hostname: str | None
+    libvirt_version: str | None
+    hypervisor: str | None
+    hypervisor_version: str | None
+
+
+def check_uri(uri: str) -> str:
+    parts = urlsplit(uri)
+    if parts.scheme not in SCHEMES:
+        raise InvalidInput(
+            f"'{uri}' is not a libvirt URI plugboard manages; it must start with "
+            f"one of {', '.join(s + '://' for s in SCHEMES)}",
+            field="uri",
+        )
+    if parts.scheme.startswith("qemu") and parts.path not in ("/system", "/session"):
+        raise InvalidInput(
+            f"'{uri}' must name /system or /session, as in qemu:///system", field="uri"
+        )
+    if parts.scheme.startswith("test") and not parts.path:
+        raise InvalidInput(f"'{uri}' must name a path, as in test:///default", field="uri")
+    return uri
+
+
+def view(host: Host, connection: HostConnection) -> HostView:
+    info = connection.info
+    effective = host.domain_type
+    if effective == "auto":
+        effective = None if info is None else ("kvm" if info.kvm_available else "qemu")
+    return HostView(
+        name=host.name,
+        uri=host.uri,
+        state=connection.state.value,
+        error=connection.error,
+        connected_since=connection.connected_since,
+        domain_type_setting=host.domain_type,
+        domain_type=effective,
+        hostname=info and info.hostname,
+        libvirt_version=info and info.libvirt_version,
+        hypervisor=info and info.hypervisor,
+        hypervisor_version=info and info.hypervisor_version,
+    )
+
+
+def _find(session: Session, name: str) -> Host:
+    host = session.scalar(select(Host).where(Host.name == name))
+    if host is None:
+        raise HostNotFound(f"no host named '{name}'; `plugboard host-list` shows the hosts")
+    return host
+
+
+def list_hosts(session: Session, registry: HostRegistry) -> list[HostView]:
+    """Never waits on a host: shows what each connection last knew."""
+    hosts = session.scalars(select(Host).order_by(Host.name))
+    return [view(host, registry.get(host.name)) for host in hosts]
+
+
+def get_host(session: Session, registry: HostRegistry, name: str) -> HostView:
+    host = _find(session, name)
+    connection = registry.get(name)
+    connection.connect(timeout=GET_TIMEOUT)
+    return view(host, connection)
+
+
+def add_host(
+    session: Session, registry: HostRegistry, name: str, uri: str, domain_type: str = "auto"
+) -> HostView:
+    check_uri(uri)
+    if session.scalar(select(Host).where(Host.name == name)) is not None:
+        raise HostExists(f"a host named '{name}' exists; remove it first or choose another name")
+    host = Host(name=name, uri=uri, domain_type=domain_type, created_at=utcnow())
+    session.add(host)
+    session.flush()
+    return view(host, registry.add(name, uri))
+
+
+def update_host(
+    session: Session,
+    registry: HostRegistry,
+    name: str,
+    *,
+    uri: str | None = None,
+    domain_type: str | None = None,
+) -> HostView:
+    host = _find(session, name)
+    if uri is not None and uri != host.uri:
+        host.uri = check_uri(uri)
+        registry.add(name, uri)  # a new connection to the new URI
+    if domain_type is not None:
+        host.domain_type = domain_type
+    return view(host, registry.get(name))
+
+
+def remove_host(session: Session, registry: HostRegistry, name: str) -> None:
+    session.delete(_find(session, name))
+    registry.remove(name)
+
+
+def load_hosts(
+    session: Session, registry: HostRegistry, local_uri: str, local_domain_type: str
+) -> None:
+    """At start: register `local` the first time, then open (lazily) every stored host."""
+    if session.get(Meta, "local_registered") is None:
+        if session.scalar(select(Host).where(Host.name == LOCAL)) is None:
+            session.add(
+                Host(name=LOCAL, uri=local_uri, domain_type=local_domain_type, created_at=utcnow())
+            )
+        session.add(Meta(key="local_registered", value="1"))
+        session.flush()
+    for host in session.scalars(select(Host)):
+        registry.add(host.name, host.uri)

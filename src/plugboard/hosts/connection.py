@@ -1,0 +1,228 @@
+"""One libvirt connection per host.
+
+The connection is opened on first use and kept. libvirt calls run on the host's own small
+thread pool, so a slow or dead host only ever holds its own threads, never the service's event
+loop nor other hosts' requests. When the connection drops (libvirtd restarted, network gone),
+a close callback marks it and a background thread reopens it with exponential backoff; while a
+host is known to be down, calls fail at once with the last libvirt error.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import enum
+import logging
+import threading
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TypeVar
+
+import libvirt
+
+from plugboard.errors import HostError, HostTimeout, HostUnreachable
+from plugboard.hosts.events import ensure_event_loop
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+Connector = Callable[[str], libvirt.virConnect]
+
+# Errors that mean "the connection is gone", not "this call was wrong".
+CONNECTION_ERRORS = {
+    libvirt.VIR_ERR_SYSTEM_ERROR,
+    libvirt.VIR_ERR_RPC,
+    libvirt.VIR_ERR_NO_CONNECT,
+    libvirt.VIR_ERR_INVALID_CONN,
+    libvirt.VIR_ERR_AUTH_FAILED,
+    libvirt.VIR_ERR_AUTH_UNAVAILABLE,
+}
+
+
+class HostState(enum.StrEnum):
+    DISCONNECTED = "disconnected"  # not opened yet
+    CONNECTED = "connected"
+    UNREACHABLE = "unreachable"  # last attempt failed; retried in the background
+
+
+@dataclass(frozen=True)
+class HostInfo:
+    """What the host told us when we connected."""
+
+    hostname: str
+    libvirt_version: str
+    hypervisor: str
+    hypervisor_version: str
+    kvm_available: bool
+
+
+def _version(number: int) -> str:
+    return f"{number // 1_000_000}.{number // 1000 % 1000}.{number % 1000}"
+
+
+def read_info(conn: libvirt.virConnect) -> HostInfo:
+    caps = ET.fromstring(conn.getCapabilities())
+    kvm = caps.find("./guest/arch/domain[@type='kvm']") is not None
+    return HostInfo(
+        hostname=conn.getHostname(),
+        libvirt_version=_version(conn.getLibVersion()),
+        hypervisor=conn.getType(),
+        hypervisor_version=_version(conn.getVersion()),
+        kvm_available=kvm,
+    )
+
+
+class HostConnection:
+    def __init__(
+        self,
+        name: str,
+        uri: str,
+        *,
+        connector: Connector = libvirt.open,
+        workers: int = 4,
+        call_timeout: float = 30.0,
+        reconnect_max_delay: float = 30.0,
+    ) -> None:
+        self.name = name
+        self.uri = uri
+        self._connector = connector
+        self._call_timeout = call_timeout
+        self._max_delay = reconnect_max_delay
+        self._pool = concurrent.futures.ThreadPoolExecutor(workers, f"libvirt-{name}")
+        self._lock = threading.Lock()
+        self._conn: libvirt.virConnect | None = None
+        self._closed = False
+        self._retry_thread: threading.Thread | None = None
+        self.state = HostState.DISCONNECTED
+        self.error: str | None = None
+        self.info: HostInfo | None = None
+        self.connected_since: datetime | None = None
+
+    # --- calls -------------------------------------------------------------------------
+    def call(self, fn: Callable[[libvirt.virConnect], T], timeout: float | None = None) -> T:
+        """Run `fn(conn)` on this host's threads; libvirt errors become plugboard errors."""
+        future = self._pool.submit(self._run, fn)
+        try:
+            return future.result(timeout or self._call_timeout)
+        except concurrent.futures.TimeoutError:
+            raise HostTimeout(
+                f"host '{self.name}' did not answer within {timeout or self._call_timeout:g} s"
+            ) from None
+
+    def connect(self, timeout: float | None = None) -> HostState:
+        """Open the connection if it is not open (within `timeout`); return the state."""
+        with contextlib.suppress(HostError):
+            self.call(lambda _conn: None, timeout)
+        return self.state
+
+    def _run(self, fn: Callable[[libvirt.virConnect], T]) -> T:
+        conn = self._open()
+        try:
+            return fn(conn)
+        except libvirt.libvirtError as err:
+            if err.get_error_code() in CONNECTION_ERRORS or not _alive(conn):
+                self._lost(conn, _message(err))
+                raise HostUnreachable(f"host '{self.name}': {_message(err)}") from err
+            raise HostError(
+                f"host '{self.name}': {_message(err)}", libvirt_code=err.get_error_code()
+            ) from err
+
+    def _open(self) -> libvirt.virConnect:
+        with self._lock:
+            if self._conn is not None:
+                return self._conn
+            if self._closed:
+                raise HostUnreachable(f"host '{self.name}' was removed")
+            if self.state is HostState.UNREACHABLE:
+                raise HostUnreachable(f"host '{self.name}' is unreachable: {self.error}")
+            return self._open_locked()
+
+    def _open_locked(self) -> libvirt.virConnect:
+        ensure_event_loop()
+        try:
+            conn = self._connector(self.uri)
+            _keepalive(conn)
+            info = read_info(conn)
+        except libvirt.libvirtError as err:
+            self._mark_unreachable(_message(err))
+            raise HostUnreachable(f"host '{self.name}' is unreachable: {self.error}") from err
+        conn.registerCloseCallback(self._on_close, None)
+        self._conn, self.info = conn, info
+        self.state, self.error = HostState.CONNECTED, None
+        self.connected_since = datetime.now(UTC)
+        log.info("host %s: connected to %s", self.name, self.uri)
+        return conn
+
+    # --- losing and regaining the connection ---------------------------------------------
+    def _on_close(self, conn: libvirt.virConnect, reason: int, _opaque) -> None:
+        self._lost(conn, f"connection closed by libvirt (reason {reason})")
+
+    def _lost(self, conn: libvirt.virConnect, message: str) -> None:
+        with self._lock:
+            if self._conn is not conn:
+                return
+            self._conn = None
+            self._mark_unreachable(message)
+        log.warning("host %s: lost the connection: %s", self.name, message)
+        _close_quietly(conn)
+
+    def _mark_unreachable(self, message: str) -> None:
+        """Called with the lock held: remember the error, start retrying in the background."""
+        self.state, self.error = HostState.UNREACHABLE, message
+        self.connected_since = None
+        if self._retry_thread is None or not self._retry_thread.is_alive():
+            self._retry_thread = threading.Thread(
+                target=self._reconnect, name=f"reconnect-{self.name}", daemon=True
+            )
+            self._retry_thread.start()
+
+    def _reconnect(self) -> None:
+        delay = 0.5
+        while True:
+            time.sleep(delay)
+            with self._lock:
+                if self._closed or self._conn is not None:
+                    return
+                try:
+                    self._open_locked()
+                    return
+                except HostUnreachable:
+                    delay = min(delay * 2, self._max_delay)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            _close_quietly(conn)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _message(err: libvirt.libvirtError) -> str:
+    return err.get_error_message() or str(err)
+
+
+def _keepalive(conn: libvirt.virConnect) -> None:
+    """Probe the daemon every 5 s and drop the connection after 3 missed answers (local
+    drivers such as test:/// have no keepalive and need none)."""
+    try:
+        conn.setKeepAlive(5, 3)
+    except libvirt.libvirtError as err:
+        if err.get_error_code() != libvirt.VIR_ERR_NO_SUPPORT:
+            raise
+
+
+def _alive(conn: libvirt.virConnect) -> bool:
+    try:
+        return bool(conn.isAlive())
+    except libvirt.libvirtError:
+        return False
+
+
+def _close_quietly(conn: libvirt.virConnect) -> None:
+    with contextlib.suppress(libvirt.libvirtError):
+        conn.unregisterCloseCallback()
+    with contextlib.suppress(libvirt.libvirtError):
+        conn.close()

@@ -1,0 +1,55 @@
+"""The hosts the service manages, each with its kept libvirt connection."""
+
+from __future__ import annotations
+
+import threading
+
+from plugboard.errors import HostNotFound
+from plugboard.hosts.connection import Connector, HostConnection
+
+
+class HostRegistry:
+    def __init__(
+        self,
+        connector: Connector,
+        *,
+        workers: int = 4,
+        call_timeout: float = 30.0,
+        reconnect_max_delay: float = 30.0,
+    ) -> None:
+        self._connector = connector
+        self._options = {
+            "workers": workers,
+            "call_timeout": call_timeout,
+            "reconnect_max_delay": reconnect_max_delay,
+        }
+        self._hosts: dict[str, HostConnection] = {}
+        self._lock = threading.Lock()
+
+    def add(self, name: str, uri: str) -> HostConnection:
+        connection = HostConnection(name, uri, connector=self._connector, **self._options)
+        with self._lock:
+            old = self._hosts.pop(name, None)
+            self._hosts[name] = connection
+        if old is not None:
+            old.close()
+        return connection
+
+    def get(self, name: str) -> HostConnection:
+        with self._lock:
+            connection = self._hosts.get(name)
+        if connection is None:
+            raise HostNotFound(f"no host named '{name}'; `plugboard host-list` shows the hosts")
+        return connection
+
+    def remove(self, name: str) -> None:
+        with self._lock:
+            connection = self._hosts.pop(name, None)
+        if connection is not None:
+            connection.close()
+
+    def close(self) -> None:
+        with self._lock:
+            connections, self._hosts = list(self._hosts.values()), {}
+        for connection in connections:
+            connection.close()

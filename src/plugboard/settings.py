@@ -1,0 +1,98 @@
+"""Settings of the plugboard service and CLI, in one class.
+
+Sources, strongest first: keyword arguments, environment (`PLUGBOARD_*`), the TOML file named by
+`PLUGBOARD_CONFIG` (default `$XDG_CONFIG_HOME/plugboard/config.toml`, if it exists), defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+from sqlalchemy.engine import make_url
+
+
+def _xdg(variable: str, fallback: str) -> Path:
+    return Path(os.environ.get(variable) or Path.home() / fallback)
+
+
+def config_dir() -> Path:
+    """Where the token and the service's URL are kept for the CLI."""
+    return _xdg("XDG_CONFIG_HOME", ".config") / "plugboard"
+
+
+def data_dir() -> Path:
+    if os.geteuid() == 0:
+        return Path("/var/lib/plugboard")
+    return _xdg("XDG_DATA_HOME", ".local/share") / "plugboard"
+
+
+def config_file() -> Path:
+    return Path(os.environ.get("PLUGBOARD_CONFIG") or config_dir() / "config.toml")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PLUGBOARD_", extra="forbid")
+
+    listen_host: str = Field("127.0.0.1", description="Address the service listens on.")
+    listen_port: int = Field(8470, ge=1, le=65535, description="Port the service listens on.")
+    database_url: SecretStr = Field(
+        default_factory=lambda: SecretStr(f"sqlite:///{data_dir() / 'plugboard.db'}"),
+        description="SQLAlchemy URL of the store (SQLite file by default, or PostgreSQL).",
+    )
+    config_dir: Path = Field(
+        default_factory=config_dir, description="Where the admin token and the URL are written."
+    )
+    local_uri: str = Field("qemu:///system", description="libvirt URI of the host `local`.")
+    local_domain_type: Literal["auto", "kvm", "qemu"] = Field(
+        "auto", description="Domain type for `local`: kvm where it works, else qemu."
+    )
+    host_call_timeout: float = Field(30.0, gt=0, description="Seconds a libvirt call may take.")
+    host_workers: int = Field(4, ge=1, le=64, description="libvirt threads per host.")
+    reconnect_max_delay: float = Field(
+        30.0, gt=0, description="Longest wait between reconnect attempts."
+    )
+
+    @property
+    def token_file(self) -> Path:
+        return self.config_dir / "token"
+
+    @property
+    def url_file(self) -> Path:
+        return self.config_dir / "url"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.listen_host}:{self.listen_port}"
+
+    def describe(self) -> dict[str, str]:
+        """Every setting as text, secrets masked, for printing at start."""
+        values = {name: str(getattr(self, name)) for name in type(self).model_fields}
+        values["database_url"] = make_url(self.database_url.get_secret_value()).render_as_string(
+            hide_password=True
+        )
+        values["config_file"] = str(config_file()) + ("" if config_file().exists() else " (none)")
+        return values
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=config_file()),
+        )

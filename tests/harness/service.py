@@ -1,0 +1,108 @@
+"""plugboard services for tests: the real app on a fresh store, in-process or on a port."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import libvirt
+import uvicorn
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from plugboard.api import create_app
+from plugboard.settings import Settings
+from tests.harness.ports import free_port
+
+
+def local_only(uri: str) -> libvirt.virConnect:
+    """A connector that opens libvirt's test driver and test hosts' sockets and refuses
+    everything else, so generated inputs (schemathesis) can never reach another machine."""
+    parts = urlsplit(uri)
+    socket_path = "socket=/run/plugboard-testhost/" in parts.query
+    if parts.netloc or not (parts.scheme == "test" or socket_path):
+        raise libvirt.libvirtError(f"the test refuses to open {uri}")
+    return libvirt.open(uri)
+
+
+@dataclass
+class Service:
+    settings: Settings
+    app: FastAPI
+    client: TestClient
+
+    @property
+    def token(self) -> str:
+        return self.settings.token_file.read_text().strip()
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def get(self, path: str, **kwargs) -> httpx.Response:
+        return self.client.get(f"/api/v1{path}", headers=self.auth, **kwargs)
+
+    def post(self, path: str, **kwargs) -> httpx.Response:
+        return self.client.post(f"/api/v1{path}", headers=self.auth, **kwargs)
+
+    def patch(self, path: str, **kwargs) -> httpx.Response:
+        return self.client.patch(f"/api/v1{path}", headers=self.auth, **kwargs)
+
+    def delete(self, path: str, **kwargs) -> httpx.Response:
+        return self.client.delete(f"/api/v1{path}", headers=self.auth, **kwargs)
+
+
+class ServiceFactory:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.made: list[Service] = []
+        self._servers: list[tuple[uvicorn.Server, threading.Thread]] = []
+
+    def settings(self, **overrides) -> Settings:
+        values = {
+            "database_url": f"sqlite:///{self.directory / 'plugboard.db'}",
+            "config_dir": self.directory / "config",
+            "local_uri": "test:///default",
+            "host_call_timeout": 10.0,
+        }
+        return Settings(**(values | overrides))
+
+    def make(self, **overrides) -> Service:
+        settings = self.settings(**overrides)
+        app = create_app(settings, connector=local_only)
+        service = Service(settings, app, TestClient(app))
+        self.made.append(service)
+        return service
+
+    def serve(self, **overrides) -> Service:
+        """The service on a real port of 127.0.0.1 (for the CLI), in a thread."""
+        service = self.make(listen_port=free_port(), **overrides)
+        server = uvicorn.Server(
+            uvicorn.Config(
+                service.app,
+                host="127.0.0.1",
+                port=service.settings.listen_port,
+                log_level="warning",
+            )
+        )
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the service did not start")
+            time.sleep(0.02)
+        self._servers.append((server, thread))
+        return service
+
+    def close(self) -> None:
+        for server, thread in self._servers:
+            server.should_exit = True
+            thread.join(10)
+        for service in self.made:
+            service.app.state.services.close()
+        self.made.clear()
