@@ -1,5 +1,7 @@
 """Hosts through the API, against real libvirt test hosts."""
 
+import concurrent.futures
+import socket
 import time
 
 from tests.harness import TestHost
@@ -43,8 +45,37 @@ def test_a_missing_socket_is_unreachable_and_other_hosts_are_unaffected(
     assert "/run/plugboard-testhost/none/libvirt-sock" in gone["error"]
     assert "No such file or directory" in gone["error"]
     assert good["state"] == "connected"
-    assert listed == {"gone": "unreachable", "good": "connected", "local": "disconnected"}
+    assert listed == {"gone": "unreachable", "good": "connected", "local": "connected"}
     assert elapsed < 1.0
+
+
+def test_a_hung_host_does_not_slow_requests_for_other_hosts(services, testhost: TestHost):
+    """A libvirtd that accepts the connection and never answers (a hung daemon, a black-holed
+    link): requests for it wait a bounded time; requests for other hosts do not wait at all."""
+    svc = services.make()
+    path = testhost.directory / "hung.sock"
+    hung = socket.socket(socket.AF_UNIX)
+    hung.bind(str(path))
+    hung.listen(8)  # never accepted: connect() succeeds, no answer ever comes
+    try:
+        svc.post("/hosts", json={"name": "good", "uri": testhost.uri})
+        svc.post("/hosts", json={"name": "hung", "uri": f"qemu:///system?socket={path}"})
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            started = time.monotonic()
+            slow = pool.submit(svc.get, "/hosts/hung")
+            time.sleep(0.5)  # the hung host's request is in flight
+            good_started = time.monotonic()
+            good = svc.get("/hosts/good").json()
+            good_took = time.monotonic() - good_started
+            hung_view = slow.result().json()
+            hung_took = time.monotonic() - started
+        assert good["state"] == "connected"
+        assert good_took < 1.0
+        assert hung_view["state"] == "connecting"
+        assert 4.5 < hung_took < 7.0  # GET_TIMEOUT bounds it
+    finally:
+        hung.close()  # libvirt's pending connect fails now and its thread ends
+        path.unlink()
 
 
 def test_a_host_reconnects_by_itself_when_its_libvirtd_restarts(services, more_testhosts):

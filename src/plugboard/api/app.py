@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from contextlib import asynccontextmanager
 
 import libvirt
 from fastapi import FastAPI, Request
@@ -42,17 +41,13 @@ def start_services(settings: Settings, connector: Connector = libvirt.open) -> S
 
 
 def create_app(settings: Settings | None = None, connector: Connector = libvirt.open) -> FastAPI:
+    """The app, with its services started (store migrated, hosts loaded). Whoever creates it
+    closes them: `app.state.services.close()` (not the ASGI lifespan, which test clients and
+    schemathesis run once per request)."""
     svc = start_services(settings or Settings(), connector)
-
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI):
-        yield
-        svc.close()
-
     app = FastAPI(
         title="plugboard",
         version=__version__,
-        lifespan=lifespan,
         description="Network wiring of virtual machines on libvirt/KVM hosts.",
         openapi_url=f"{PREFIX}/openapi.json",
         docs_url=f"{PREFIX}/docs",

@@ -7,8 +7,10 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from plugboard.api.schemas import Problem
 from plugboard.errors import InvalidInput, PlugboardError
@@ -37,6 +39,7 @@ def problem(
     title: str,
     detail: str,
     errors: list[dict] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     request.state.problem_code = code
     request.state.problem_detail = detail
@@ -49,8 +52,22 @@ def problem(
     }
     if errors is not None:
         body["errors"] = errors
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def _allowed_methods(app: FastAPI, request: Request) -> list[str]:
+    """Starlette's 405 names only the first route of the path; a path has one per method."""
+    methods = set()
+    for route in app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match is not Match.NONE and isinstance(route, APIRoute):
+            methods |= route.methods
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
 
 
 def _field(location: tuple) -> str:
@@ -90,12 +107,16 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
         code = HTTP_CODES.get(exc.status_code, "HTTP_ERROR")
+        headers = exc.headers
+        if exc.status_code == 405:
+            headers = {"Allow": ", ".join(_allowed_methods(app, request))}
         return problem(
             request,
             status=exc.status_code,
             code=code,
             title=str(exc.detail),
             detail=str(exc.detail),
+            headers=headers,
         )
 
     @app.exception_handler(IntegrityError)

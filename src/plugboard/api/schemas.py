@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from plugboard.engine.hosts import URI_REGEX, check_uri
+from plugboard.errors import InvalidInput
 
 Name = Annotated[
     str,
@@ -32,13 +35,29 @@ class Health(BaseModel):
     version: str
 
 
+def _uri(value: str) -> str:
+    try:
+        return check_uri(value)
+    except InvalidInput as err:
+        raise ValueError(err.detail) from None
+
+
+Uri = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=1024),
+    AfterValidator(_uri),
+    Field(
+        description="libvirt URI: qemu:///system, qemu+ssh://user@host/system, "
+        "qemu+tls://host/system, qemu:///system?socket=/path, test:///default.",
+        json_schema_extra={"pattern": URI_REGEX},
+    ),
+]
+
+
 class HostCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Name
-    uri: Annotated[str, StringConstraints(min_length=1, max_length=1024)] = Field(
-        description="libvirt URI: qemu:///system, qemu+ssh://user@host/system, "
-        "qemu+tls://host/system, qemu:///system?socket=/path, ..."
-    )
+    uri: Uri
     domain_type: DomainType = Field(
         "auto", description="kvm, qemu (TCG), or auto: kvm where the host offers it."
     )
@@ -46,14 +65,14 @@ class HostCreate(BaseModel):
 
 class HostUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    uri: Annotated[str, StringConstraints(min_length=1, max_length=1024)] | None = None
+    uri: Uri | None = None
     domain_type: DomainType | None = None
 
 
 class HostOut(BaseModel):
     name: str
     uri: str
-    state: Literal["disconnected", "connected", "unreachable"]
+    state: Literal["disconnected", "connecting", "connected", "unreachable"]
     error: str | None = Field(description="The libvirt error when unreachable.")
     connected_since: datetime | None = Field(description="When the current connection opened.")
     domain_type_setting: DomainType
@@ -83,6 +102,15 @@ class TokenOut(BaseModel):
 
 class TokenCreated(TokenOut):
     token: str = Field(description="The secret. Shown this once; only its hash is kept.")
+
+
+class EventQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt filter is an error, not ignored
+    target: str | None = Field(
+        None, max_length=512, description="e.g. hosts/local (and all below it)."
+    )
+    limit: int = Field(100, ge=1, le=1000)
+    offset: int = Field(0, ge=0, le=2**31)
 
 
 class EventOut(BaseModel):

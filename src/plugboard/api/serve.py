@@ -20,4 +20,7 @@ def run(settings: Settings) -> None:
     settings.url_file.write_text(settings.api_url + "\n")
     typer.echo(f"  {'token file':22} {settings.token_file}")
     typer.echo(f"  {'API':22} {settings.api_url}/api/v1 (docs: /api/v1/docs)")
-    uvicorn.run(app, host=settings.listen_host, port=settings.listen_port, log_level="info")
+    try:
+        uvicorn.run(app, host=settings.listen_host, port=settings.listen_port, log_level="info")
+    finally:
+        app.state.services.close()

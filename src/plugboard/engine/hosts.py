@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -11,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from plugboard.errors import HostExists, HostNotFound, InvalidInput
 from plugboard.hosts import HostConnection, HostRegistry
+from plugboard.store import on_commit
 from plugboard.store.models import Host, Meta, utcnow
 
 LOCAL = "local"
@@ -25,6 +28,13 @@ SCHEMES = (
     "qemu+unix",
     "test",
 )
+# The libvirt URIs plugboard manages: QEMU's system or session driver over any transport, and
+# libvirt's test driver. The API publishes this pattern in its schema.
+URI_REGEX = (
+    r"^(qemu(\+(ssh|libssh|libssh2|tls|tcp|unix))?://[^/?#]*/(system|session)"
+    r"|test://[^/?#]*/[^?#]+)([?][^#]*)?$"
+)
+URI_PATTERN = re.compile(URI_REGEX)
 GET_TIMEOUT = 5.0  # a GET of one host waits this long for a first connection, no more
 
 
@@ -46,20 +56,16 @@ class HostView:
 
 
 def check_uri(uri: str) -> str:
-    parts = urlsplit(uri)
-    if parts.scheme not in SCHEMES:
-        raise InvalidInput(
-            f"'{uri}' is not a libvirt URI plugboard manages; it must start with "
-            f"one of {', '.join(s + '://' for s in SCHEMES)}",
-            field="uri",
-        )
-    if parts.scheme.startswith("qemu") and parts.path not in ("/system", "/session"):
-        raise InvalidInput(
-            f"'{uri}' must name /system or /session, as in qemu:///system", field="uri"
-        )
-    if parts.scheme.startswith("test") and not parts.path:
-        raise InvalidInput(f"'{uri}' must name a path, as in test:///default", field="uri")
-    return uri
+    if URI_PATTERN.match(uri):
+        return uri
+    scheme = urlsplit(uri).scheme
+    if scheme not in SCHEMES:
+        hint = f"it must start with one of {', '.join(s + '://' for s in SCHEMES)}"
+    elif scheme == "test":
+        hint = "the test driver needs a path, as in test:///default"
+    else:
+        hint = "it must name /system or /session, as in qemu:///system or qemu+ssh://h1/system"
+    raise InvalidInput(f"'{uri}' is not a libvirt URI plugboard manages: {hint}", field="uri")
 
 
 def view(host: Host, connection: HostConnection) -> HostView:
@@ -90,9 +96,14 @@ def _find(session: Session, name: str) -> Host:
 
 
 def list_hosts(session: Session, registry: HostRegistry) -> list[HostView]:
-    """Never waits on a host: shows what each connection last knew."""
-    hosts = session.scalars(select(Host).order_by(Host.name))
-    return [view(host, registry.get(host.name)) for host in hosts]
+    """What each connection knows. Hosts never opened yet are opened now, all at once, and
+    waited for GET_TIMEOUT at most; a host known to be down is not waited for at all."""
+    hosts = list(session.scalars(select(Host).order_by(Host.name)))
+    connections = [registry.get(host.name) for host in hosts]
+    opening = [f for f in (c.start_connecting() for c in connections) if f is not None]
+    if opening:
+        concurrent.futures.wait(opening, timeout=GET_TIMEOUT)
+    return [view(host, connection) for host, connection in zip(hosts, connections, strict=True)]
 
 
 def get_host(session: Session, registry: HostRegistry, name: str) -> HostView:
@@ -111,7 +122,9 @@ def add_host(
     host = Host(name=name, uri=uri, domain_type=domain_type, created_at=utcnow())
     session.add(host)
     session.flush()
-    return view(host, registry.add(name, uri))
+    connection = registry.make(name, uri)
+    on_commit(session, lambda: registry.put(connection))
+    return view(host, connection)
 
 
 def update_host(
@@ -123,17 +136,19 @@ def update_host(
     domain_type: str | None = None,
 ) -> HostView:
     host = _find(session, name)
+    connection = registry.get(name)
     if uri is not None and uri != host.uri:
         host.uri = check_uri(uri)
-        registry.add(name, uri)  # a new connection to the new URI
+        connection = registry.make(name, uri)  # a new connection to the new URI
+        on_commit(session, lambda: registry.put(connection))
     if domain_type is not None:
         host.domain_type = domain_type
-    return view(host, registry.get(name))
+    return view(host, connection)
 
 
 def remove_host(session: Session, registry: HostRegistry, name: str) -> None:
     session.delete(_find(session, name))
-    registry.remove(name)
+    on_commit(session, lambda: registry.remove(name))
 
 
 def load_hosts(

@@ -43,6 +43,7 @@ CONNECTION_ERRORS = {
 
 class HostState(enum.StrEnum):
     DISCONNECTED = "disconnected"  # not opened yet
+    CONNECTING = "connecting"  # being opened right now
     CONNECTED = "connected"
     UNREACHABLE = "unreachable"  # last attempt failed; retried in the background
 
@@ -117,6 +118,12 @@ class HostConnection:
             self.call(lambda _conn: None, timeout)
         return self.state
 
+    def start_connecting(self) -> concurrent.futures.Future | None:
+        """Begin opening a never-opened connection on the host's threads; don't wait."""
+        if self.state is not HostState.DISCONNECTED:
+            return None
+        return self._pool.submit(self._open)
+
     def _run(self, fn: Callable[[libvirt.virConnect], T]) -> T:
         conn = self._open()
         try:
@@ -141,6 +148,8 @@ class HostConnection:
 
     def _open_locked(self) -> libvirt.virConnect:
         ensure_event_loop()
+        if self.state is HostState.DISCONNECTED:
+            self.state = HostState.CONNECTING
         try:
             conn = self._connector(self.uri)
             _keepalive(conn)

@@ -26,8 +26,16 @@ class HostRegistry:
         self._hosts: dict[str, HostConnection] = {}
         self._lock = threading.Lock()
 
+    def make(self, name: str, uri: str) -> HostConnection:
+        """A connection for a host, not yet registered (nothing opens until it is used)."""
+        return HostConnection(name, uri, connector=self._connector, **self._options)
+
     def add(self, name: str, uri: str) -> HostConnection:
-        connection = HostConnection(name, uri, connector=self._connector, **self._options)
+        return self.put(self.make(name, uri))
+
+    def put(self, connection: HostConnection) -> HostConnection:
+        """Register `connection`, replacing (and closing) one of the same name."""
+        name = connection.name
         with self._lock:
             old = self._hosts.pop(name, None)
             self._hosts[name] = connection

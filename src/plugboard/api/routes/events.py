@@ -4,23 +4,19 @@ from fastapi import APIRouter, Query
 
 from plugboard.api.deps import CurrentUser, DbSession
 from plugboard.api.problems import responses
-from plugboard.api.schemas import EventOut, EventPage
+from plugboard.api.schemas import EventOut, EventPage, EventQuery
 from plugboard.engine import audit
 
-router = APIRouter(prefix="/events", tags=["events"], responses=responses(401, 422))
+router = APIRouter(prefix="/events", tags=["events"], responses=responses(400, 401, 422))
 
 
 @router.get("", summary="The audit log, newest first")
 def list_events(
     db: DbSession,
     _: CurrentUser,
-    target: Annotated[
-        str | None, Query(max_length=512, description="e.g. hosts/local (and all below it)")
-    ] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0, le=2**31)] = 0,
+    query: Annotated[EventQuery, Query()],
 ) -> EventPage:
-    page = audit.list_events(db, target=target, limit=limit, offset=offset)
+    page = audit.list_events(db, target=query.target, limit=query.limit, offset=query.offset)
     return EventPage(
         items=[EventOut.model_validate(e) for e in page.items],
         total=page.total,

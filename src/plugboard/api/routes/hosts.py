@@ -7,7 +7,7 @@ from plugboard.api.problems import responses
 from plugboard.api.schemas import HostCreate, HostOut, HostUpdate, Name
 from plugboard.engine import hosts
 
-router = APIRouter(prefix="/hosts", tags=["hosts"], responses=responses(401, 422))
+router = APIRouter(prefix="/hosts", tags=["hosts"], responses=responses(400, 401, 422))
 
 
 def _out(view: hosts.HostView) -> HostOut:

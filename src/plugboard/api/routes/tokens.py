@@ -5,7 +5,7 @@ from plugboard.api.problems import responses
 from plugboard.api.schemas import Name, TokenCreate, TokenCreated, TokenOut
 from plugboard.engine import tokens
 
-router = APIRouter(prefix="/tokens", tags=["tokens"], responses=responses(401, 403, 422))
+router = APIRouter(prefix="/tokens", tags=["tokens"], responses=responses(400, 401, 403, 422))
 
 
 @router.get("", summary="List tokens (never their secrets)")
