@@ -13,11 +13,13 @@ from typing import Any
 from plugboard.netxml.errors import NetworkXMLError
 from plugboard.netxml.model import Network
 from plugboard.netxml.safe import parse_xml
+from plugboard.netxml.update import apply_update
 from plugboard.netxml.validate import validate_network
 
 __all__ = [
     "Network",
     "NetworkXMLError",
+    "apply_update",
     "format_network",
     "network_from_json",
     "network_json_schema",

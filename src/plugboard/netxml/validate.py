@@ -113,7 +113,7 @@ def _bridge(net: Network) -> None:
         )
 
 
-def _network_of(ip: Ip, path: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+def subnet_of(ip: Ip, path: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
     if ip.address is None:
         return None
     address = ipaddress.ip_address(ip.address)
@@ -151,7 +151,7 @@ def _network_of(ip: Ip, path: str) -> ipaddress.IPv4Network | ipaddress.IPv6Netw
 def _ips(net: Network) -> None:
     for i, ip in enumerate(net.ips, 1):
         path = f"/network/ip[{i}]"
-        subnet = _network_of(ip, path)
+        subnet = subnet_of(ip, path)
         if subnet is None:
             if ip.dhcp is not None or ip.tftp is not None:
                 raise _fail(f"{path}/@address", "missing; DHCP and TFTP need an address")
@@ -164,37 +164,46 @@ def _ips(net: Network) -> None:
 
 def _dhcp(ip: Ip, subnet, path: str) -> None:
     for r, rng in enumerate(ip.dhcp.ranges, 1):
-        where = f"{path}/range[{r}]"
-        start, end = ipaddress.ip_address(rng.start), ipaddress.ip_address(rng.end)
-        for attr, addr in (("start", start), ("end", end)):
-            if addr.version != subnet.version:
-                raise _fail(f"{where}/@{attr}", f"{addr} is not an IPv{subnet.version} address")
-        if start not in subnet or end not in subnet:
-            bad = "start" if start not in subnet else "end"
-            raise _fail(
-                f"{where}/@{bad}", f"the range {start} - {end} is not entirely within {subnet}"
-            )
-        if start > end:
-            raise _fail(f"{where}/@end", f"{end} comes before the start {start}")
-        if subnet.version == 4 and subnet.prefixlen < 31:
-            if end == subnet.broadcast_address:
-                raise _fail(f"{where}/@end", f"{end} is the broadcast address of {subnet}")
-            if start == subnet.network_address:
-                raise _fail(f"{where}/@start", f"{start} is the address of the network itself")
-    _dhcp_hosts(ip, subnet, path)
+        check_dhcp_range(rng, subnet, f"{path}/range[{r}]")
+    for h, host in enumerate(ip.dhcp.hosts, 1):
+        check_dhcp_host(host, subnet, f"{path}/host[{h}]")
     if ip.dhcp.bootp is not None and subnet.version == 6:
         raise _fail(f"{path}/bootp", "bootp is only supported on IPv4")
 
 
-def _dhcp_hosts(ip: Ip, subnet, path: str) -> None:
-    for h, host in enumerate(ip.dhcp.hosts, 1):
-        where = f"{path}/host[{h}]"
-        if host.name is not None and not (host.name[:1].isascii() and host.name[:1].isalnum()):
-            raise _fail(f"{where}/@name", f"'{host.name}' must start with a letter or digit")
-        if subnet.version == 4 and host.mac is None and host.name is None:
-            raise _fail(where, "an IPv4 host needs a mac or a name")
-        if subnet.version == 6 and host.mac is not None:
-            raise _fail(f"{where}/@mac", "IPv6 hosts are matched by id or name, not mac")
+def check_dhcp_range(rng, subnet, where: str) -> None:
+    start, end = ipaddress.ip_address(rng.start), ipaddress.ip_address(rng.end)
+    for attr, addr in (("start", start), ("end", end)):
+        if addr.version != subnet.version:
+            raise _fail(f"{where}/@{attr}", f"{addr} is not an IPv{subnet.version} address")
+    if start not in subnet or end not in subnet:
+        bad = "start" if start not in subnet else "end"
+        raise _fail(f"{where}/@{bad}", f"the range {start} - {end} is not entirely within {subnet}")
+    if start > end:
+        raise _fail(f"{where}/@end", f"{end} comes before the start {start}")
+    if subnet.version == 4 and subnet.prefixlen < 31:
+        if end == subnet.broadcast_address:
+            raise _fail(f"{where}/@end", f"{end} is the broadcast address of {subnet}")
+        if start == subnet.network_address:
+            raise _fail(f"{where}/@start", f"{start} is the address of the network itself")
+
+
+def check_dhcp_host(host, subnet, where: str, partial: bool = False) -> None:
+    """A static DHCP host; `partial` (to delete one) needs only enough to find it."""
+    if host.name is not None and not (host.name[:1].isascii() and host.name[:1].isalnum()):
+        raise _fail(f"{where}/@name", f"'{host.name}' must start with a letter or digit")
+    if subnet.version == 6 and host.mac is not None:
+        raise _fail(f"{where}/@mac", "IPv6 hosts are matched by id or name, not mac")
+    if partial:
+        return
+    if subnet.version == 4 and host.mac is None and host.name is None:
+        raise _fail(where, "an IPv4 host needs a mac or a name")
+    if subnet.version == 6 and host.id is None and host.name is None:
+        raise _fail(where, "an IPv6 host needs an id or a name")
+    if host.ip is None:
+        raise _fail(f"{where}/@ip", "missing; a static host needs its address")
+    if ipaddress.ip_address(host.ip).version != subnet.version:
+        raise _fail(f"{where}/@ip", f"{host.ip} is not an IPv{subnet.version} address")
 
 
 def _families(net: Network) -> Iterator[tuple[int, int]]:
