@@ -47,12 +47,9 @@ def _copy_with(elem: etree._Element, **attrs: str) -> etree._Element:
     return copied
 
 
-def _non_empty(bandwidth: Bandwidth | None, elem: etree._Element) -> Bandwidth | None:
+def _non_empty(bandwidth: Bandwidth | None) -> Bandwidth | None:
     """libvirt reads a <bandwidth/> with neither <inbound> nor <outbound> as none at all."""
-    found = elem.find("bandwidth")
-    if found is None or (found.find("inbound") is None and found.find("outbound") is None):
-        return None
-    return bandwidth
+    return None if bandwidth is None or bandwidth.bare else bandwidth
 
 
 # --- QoS, VLAN, virtual port (shared with portgroups) ------------------------------------------
@@ -77,7 +74,10 @@ class Bandwidth(Node):
     TAG = "bandwidth"
     FIELDS = (Child("inbound", cls=Inbound), Child("outbound", cls=Outbound))
 
+    bare = False  # parsed from a <bandwidth/> without <inbound> or <outbound>
+
     def after_parse(self, elem: etree._Element, path: str) -> None:
+        self.bare = self.inbound is None and self.outbound is None
         for direction in ("inbound", "outbound"):
             rate = getattr(self, direction)
             if rate is None:
@@ -93,11 +93,8 @@ class Bandwidth(Node):
             if rate.average == 0 and rate.floor is None:
                 setattr(self, direction, None)  # libvirt reads average='0' as no limit
 
-    def format(self, indent: str = "") -> str:
-        # libvirt writes a <bandwidth> whose limits were all 0 as an empty pair of tags.
-        if self.inbound is None and self.outbound is None:
-            return f"{indent}<bandwidth>\n{indent}</bandwidth>\n"
-        return super().format(indent)
+    # libvirt writes a <bandwidth> whose limits were all 0 as an empty pair of tags.
+    ALWAYS_CLOSE = True
 
 
 class VlanTag(Node):
@@ -287,9 +284,9 @@ class Dhcp(Node):
         Child("bootp", cls=Bootp),
     )
 
-    def format(self, indent: str = "") -> str:
+    def included(self) -> bool:
         # libvirt keeps <dhcp> only with a range or a host (a lone <bootp> is dropped).
-        return super().format(indent) if self.ranges or self.hosts else ""
+        return bool(self.ranges or self.hosts)
 
 
 class Tftp(Node):
@@ -313,10 +310,7 @@ class Ip(Node):
         if self.prefix == 0:
             self.prefix = None  # libvirt writes a prefix only when it is above 0
 
-    def format(self, indent: str = "") -> str:
-        # <ip> is always written with an end tag, even when empty.
-        attrs = "".join(f" {k}='{v}'" for k, v in self.attributes())
-        return f"{indent}<ip{attrs}>\n{''.join(self.children(indent + '  '))}{indent}</ip>\n"
+    ALWAYS_CLOSE = True
 
 
 class Route(Node):
@@ -354,23 +348,20 @@ class DnsSrv(Node):
         Attr("weight", conv=USHORT),
     )
 
-    def format(self, indent: str = "") -> str:
-        # libvirt drops a record without service or protocol; zero numbers are not written.
-        if not (self.service and self.protocol):
-            return ""
+    def after_parse(self, elem: etree._Element, path: str) -> None:
         for name in ("port", "priority", "weight"):
             if getattr(self, name) == 0:
-                setattr(self, name, None)
-        return super().format(indent)
+                setattr(self, name, None)  # libvirt writes these only when above 0
+
+    def included(self) -> bool:
+        return bool(self.service and self.protocol)  # libvirt drops an incomplete record
 
 
 class DnsHost(Node):
     TAG = "host"
     FIELDS = (Attr("ip", conv=IP), TextElem("hostname", key="hostnames", many=True))
 
-    def format(self, indent: str = "") -> str:
-        attrs = "".join(f" {k}='{v}'" for k, v in self.attributes())
-        return f"{indent}<host{attrs}>\n{''.join(self.children(indent + '  '))}{indent}</host>\n"
+    ALWAYS_CLOSE = True
 
 
 class Dns(Node):
@@ -384,11 +375,15 @@ class Dns(Node):
         Child("host", key="hosts", cls=DnsHost, many=True),
     )
 
-    def format(self, indent: str = "") -> str:
-        empty = not (self.forwarders or self.txts or self.srvs or self.hosts)
-        if empty and self.enable is None and self.forward_plain_names is None:
-            return ""
-        return super().format(indent)
+    def included(self) -> bool:
+        return bool(
+            self.forwarders
+            or self.txts
+            or self.srvs
+            or self.hosts
+            or self.enable is not None
+            or self.forward_plain_names is not None
+        )
 
 
 # --- the rest of <network> --------------------------------------------------------------------
@@ -444,12 +439,9 @@ class Portgroup(Node):
     def after_parse(self, elem: etree._Element, path: str) -> None:
         if self.default == "no":
             self.default = None  # libvirt writes default='yes' only
-        self.bandwidth = _non_empty(self.bandwidth, elem)
+        self.bandwidth = _non_empty(self.bandwidth)
 
-    def format(self, indent: str = "") -> str:
-        attrs = "".join(f" {k}='{v}'" for k, v in self.attributes())
-        inner = "".join(self.children(indent + "  "))
-        return f"{indent}<portgroup{attrs}>\n{inner}{indent}</portgroup>\n"
+    ALWAYS_CLOSE = True
 
 
 class DnsmasqOption(Node):
@@ -495,7 +487,7 @@ class Network(Node):
     BRIDGED: ClassVar[tuple[str | None, ...]] = (None, "nat", "route", "open")
 
     def after_parse(self, elem: etree._Element, path: str) -> None:
-        self.bandwidth = _non_empty(self.bandwidth, elem)
+        self.bandwidth = _non_empty(self.bandwidth)
         if self.ipv6 == "no":
             self.ipv6 = None  # libvirt writes ipv6='yes' only
         if self.connections == 0:
@@ -510,21 +502,19 @@ class Network(Node):
             yield "xmlns:dnsmasq", DNSMASQ_NS
         yield from super().attributes()
 
-    def children(self, indent: str):
+    def write_children(self, out: list[str], indent: str) -> None:
         bridge = self.bridge
         if self.forward_mode in self.BRIDGED:
             # libvirt always writes stp and delay of a network that has its own bridge.
-            bridge = Bridge(
-                name=bridge and bridge.name,
-                zone=bridge and bridge.zone,
-                stp=(bridge and bridge.stp) or "on",
-                delay=(bridge and bridge.delay) or 0,
-                mac_table_manager=bridge and bridge.mac_table_manager,
-            )
+            given = bridge.__dict__ if bridge is not None else Bridge._DEFAULTS
+            bridge = Bridge.__new__(Bridge)
+            bridge.__dict__.update(given)
+            bridge.stp = given["stp"] or "on"
+            bridge.delay = given["delay"] or 0
         elif bridge is not None and not (bridge.name or bridge.mac_table_manager):
             bridge = None
         saved, self.bridge = self.bridge, bridge
         try:
-            yield from super().children(indent)
+            super().write_children(out, indent)
         finally:
             self.bridge = saved

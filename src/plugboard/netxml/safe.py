@@ -26,6 +26,9 @@ def parse_xml(text: str | bytes, path: str = "/") -> etree._Element:
         raise NetworkXMLError(
             path, f"the document is {len(data)} bytes; at most {MAX_BYTES} are accepted"
         )
+    if b"\x00" in data or data.startswith((b"\xfe\xff", b"\xff\xfe")):
+        # UTF-16/32 would hide the markup from the check below.
+        raise NetworkXMLError(path, "the document must be UTF-8 (or ASCII)")
     if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
         raise NetworkXMLError(path, "DTDs and entity declarations are not accepted")
     try:
@@ -34,16 +37,14 @@ def parse_xml(text: str | bytes, path: str = "/") -> etree._Element:
         raise NetworkXMLError(path, f"not well-formed XML: {err}") from None
     except ValueError as err:  # lxml refuses str with an encoding declaration, and the like
         raise NetworkXMLError(path, f"not well-formed XML: {err}") from None
-    if root.getroottree().docinfo.internalDTD is not None:
-        raise NetworkXMLError(path, "DTDs are not accepted")
     _check_depth(root, path)
     return root
 
 
+# An element at depth MAX_DEPTH + 1, found by libxml2 itself rather than a walk in Python.
+_TOO_DEEP = etree.XPath("boolean(/*" + "/*" * MAX_DEPTH + ")")
+
+
 def _check_depth(root: etree._Element, path: str) -> None:
-    stack = [(root, 1)]
-    while stack:
-        elem, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            raise NetworkXMLError(path, f"elements nest more than {MAX_DEPTH} deep")
-        stack.extend((child, depth + 1) for child in elem)
+    if _TOO_DEEP(root):
+        raise NetworkXMLError(path, f"elements nest more than {MAX_DEPTH} deep")

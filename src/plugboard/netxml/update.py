@@ -5,9 +5,9 @@ duplicates, missing entries and incomplete entries. The network given is not cha
 from __future__ import annotations
 
 import copy
-import ipaddress
 from collections.abc import Callable
 
+from plugboard.netxml.addresses import Address, same
 from plugboard.netxml.errors import NetworkXMLError
 from plugboard.netxml.model import (
     DhcpHost,
@@ -85,7 +85,7 @@ def _dhcp_ip(net: Network, parent_index: int) -> Ip:
             return ip
     for version in (4, 6):
         for ip in net.ips:
-            if ip.address is not None and ipaddress.ip_address(ip.address).version == version:
+            if ip.address is not None and Address.parse(ip.address).version == version:
                 return ip
     raise NetworkXMLError("/update", "the network has no <ip> to hold DHCP entries")
 
@@ -99,12 +99,12 @@ def _ensure_dhcp(ip: Ip):
 
 
 def _single_dhcp(net: Network, target: Ip) -> None:
-    version = ipaddress.ip_address(target.address).version
+    version = Address.parse(target.address).version
     for ip in net.ips:
         if ip is target or ip.address is None:
             continue
         if (
-            ipaddress.ip_address(ip.address).version == version
+            Address.parse(ip.address).version == version
             and ip.dhcp is not None
             and (ip.dhcp.ranges or ip.dhcp.hosts)
         ):
@@ -113,8 +113,7 @@ def _single_dhcp(net: Network, target: Ip) -> None:
             )
 
 
-def _same_ip(a: str | None, b: str | None) -> bool:
-    return a is not None and b is not None and ipaddress.ip_address(a) == ipaddress.ip_address(b)
+_same_ip = same
 
 
 def _same_mac(a: str | None, b: str | None) -> bool:

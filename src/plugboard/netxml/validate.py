@@ -5,9 +5,9 @@ Each failure raises NetworkXMLError naming the place and saying what is allowed.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterator
 
+from plugboard.netxml.addresses import Address, Subnet, prefix_of_netmask
 from plugboard.netxml.errors import NetworkXMLError
 from plugboard.netxml.model import Ip, Network
 
@@ -113,11 +113,11 @@ def _bridge(net: Network) -> None:
         )
 
 
-def subnet_of(ip: Ip, path: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+def subnet_of(ip: Ip, path: str) -> Subnet | None:
     if ip.address is None:
         return None
-    address = ipaddress.ip_address(ip.address)
-    family = "ipv4" if address.version == 4 else "ipv6"
+    address = Address.parse(ip.address)
+    family = f"ipv{address.version}"
     if ip.family is None and family == "ipv6":
         raise _fail(
             f"{path}/@family", f"missing for {ip.address}; an IPv6 <ip> needs family='ipv6'"
@@ -130,7 +130,7 @@ def subnet_of(ip: Ip, path: str) -> ipaddress.IPv4Network | ipaddress.IPv6Networ
         if address.version != 4:
             raise _fail(f"{path}/@netmask", "a netmask is for IPv4; use prefix for IPv6")
         try:
-            return ipaddress.ip_network(f"{ip.address}/{ip.netmask}", strict=False)
+            return Subnet.of(address, prefix_of_netmask(ip.netmask))
         except ValueError:
             raise _fail(f"{path}/@netmask", f"{ip.netmask} is not a valid netmask") from None
     limit = 32 if address.version == 4 else 128
@@ -141,11 +141,11 @@ def subnet_of(ip: Ip, path: str) -> ipaddress.IPv4Network | ipaddress.IPv6Networ
         if address.version == 6:
             prefix = 64
         else:  # classful default, as libvirt's virSocketAddrPrefix does
-            first = int(address) >> 24
+            first = address.value >> 24
             prefix = 8 if first < 128 else 16 if first < 192 else 24 if first < 224 else None
             if prefix is None:
                 raise _fail(f"{path}/@prefix", "give a prefix or netmask for this address")
-    return ipaddress.ip_network(f"{ip.address}/{prefix}", strict=False)
+    return Subnet.of(address, prefix)
 
 
 def _ips(net: Network) -> None:
@@ -172,19 +172,22 @@ def _dhcp(ip: Ip, subnet, path: str) -> None:
 
 
 def check_dhcp_range(rng, subnet, where: str) -> None:
-    start, end = ipaddress.ip_address(rng.start), ipaddress.ip_address(rng.end)
+    for attr in ("start", "end"):
+        if getattr(rng, attr) is None:
+            raise _fail(f"{where}/@{attr}", "missing; a range needs a start and an end")
+    start, end = Address.parse(rng.start), Address.parse(rng.end)
     for attr, addr in (("start", start), ("end", end)):
         if addr.version != subnet.version:
             raise _fail(f"{where}/@{attr}", f"{addr} is not an IPv{subnet.version} address")
     if start not in subnet or end not in subnet:
         bad = "start" if start not in subnet else "end"
         raise _fail(f"{where}/@{bad}", f"the range {start} - {end} is not entirely within {subnet}")
-    if start > end:
+    if start.value > end.value:
         raise _fail(f"{where}/@end", f"{end} comes before the start {start}")
     if subnet.version == 4 and subnet.prefixlen < 31:
-        if end == subnet.broadcast_address:
+        if end.value == subnet.broadcast:
             raise _fail(f"{where}/@end", f"{end} is the broadcast address of {subnet}")
-        if start == subnet.network_address:
+        if start.value == subnet.network:
             raise _fail(f"{where}/@start", f"{start} is the address of the network itself")
 
 
@@ -202,14 +205,14 @@ def check_dhcp_host(host, subnet, where: str, partial: bool = False) -> None:
         raise _fail(where, "an IPv6 host needs an id or a name")
     if host.ip is None:
         raise _fail(f"{where}/@ip", "missing; a static host needs its address")
-    if ipaddress.ip_address(host.ip).version != subnet.version:
+    if Address.parse(host.ip).version != subnet.version:
         raise _fail(f"{where}/@ip", f"{host.ip} is not an IPv{subnet.version} address")
 
 
 def _families(net: Network) -> Iterator[tuple[int, int]]:
     for i, ip in enumerate(net.ips, 1):
         if ip.address is not None and ip.dhcp is not None and (ip.dhcp.ranges or ip.dhcp.hosts):
-            yield i, ipaddress.ip_address(ip.address).version
+            yield i, Address.parse(ip.address).version
 
 
 def _dhcp_per_family(net: Network) -> None:

@@ -3,22 +3,38 @@ writes them."""
 
 from __future__ import annotations
 
-import ipaddress
 import re
+import socket
 import uuid as uuidlib
 
 from plugboard.netxml.xmlmodel import Conv
 
 
-def _ip(text: str) -> str:
-    return str(ipaddress.ip_address(text.strip()))
-
-
 def _ipv4(text: str) -> str:
-    return str(ipaddress.IPv4Address(text.strip()))
+    # inet_pton/inet_ntop: strict parsing, and the form libvirt's getnameinfo() writes.
+    try:
+        return socket.inet_ntop(socket.AF_INET, socket.inet_pton(socket.AF_INET, text.strip()))
+    except OSError:
+        raise ValueError(f"'{text}' is not an IPv4 address") from None
+
+
+def _ip(text: str) -> str:
+    text = text.strip()
+    if ":" not in text:
+        return _ipv4(text)
+    try:
+        return socket.inet_ntop(socket.AF_INET6, socket.inet_pton(socket.AF_INET6, text))
+    except OSError:
+        raise ValueError(f"'{text}' is not an IPv6 address") from None
+
+
+_CANONICAL_MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def _mac(text: str) -> str:
+    if _CANONICAL_MAC.fullmatch(text):
+        return text
     parts = text.strip().split(":")
     if len(parts) != 6 or not all(re.fullmatch(r"[0-9a-fA-F]{1,2}", p) for p in parts):
         raise ValueError("a MAC address is six hex bytes separated by ':'")
@@ -31,6 +47,8 @@ def _mac_as_given(text: str) -> str:
 
 
 def _uuid(text: str) -> str:
+    if _CANONICAL_UUID.fullmatch(text):
+        return text
     return str(uuidlib.UUID(text.strip()))
 
 

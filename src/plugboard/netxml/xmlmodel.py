@@ -60,15 +60,12 @@ choice = _choice
 uint = _uint
 
 
+_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "'": "&apos;", '"': "&quot;"})
+
+
 def escape(text: str) -> str:
     """libvirt's virBufferEscapeString for XML: & < > ' and " become entities."""
-    return (
-        text.replace("&", "&amp;")
-        .replace("<", "&lt;")
-        .replace(">", "&gt;")
-        .replace("'", "&apos;")
-        .replace('"', "&quot;")
-    )
+    return text.translate(_ESCAPES)
 
 
 # --- fields ------------------------------------------------------------------------------------
@@ -141,34 +138,70 @@ class Node:
         return f"{type(self).__name__}({shown})"
 
     # --- parsing ----------------------------------------------------------------------------
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Per class, once: what each attribute name and child tag maps to. Parsing then walks
+        # the element's own attributes and children, not the whole field list.
+        cls._ATTRS = {f.xml: f for f in cls.FIELDS if isinstance(f, Attr)}
+        cls._ELEMS = {
+            f.xml: (f, _kind(f), getattr(f, "many", False))
+            for f in cls.FIELDS
+            if not isinstance(f, Attr)
+        }
+        cls._ELEM_FORMATS = tuple(
+            (kind, f.xml, f.key, many, f.conv.format) for f, kind, many in cls._ELEMS.values()
+        )
+        cls._DEFAULTS = {f.key: None for f in cls.FIELDS if not getattr(f, "many", False)}
+        cls._LISTS = tuple(f.key for f in cls.FIELDS if getattr(f, "many", False))
+        cls._ATTR_FORMATS = tuple((f.xml, f.key, f.conv.format) for f in cls._ATTRS.values())
+        cls._HOOKED = cls.after_parse is not Node.after_parse
+        cls._PLAIN_ATTRS = cls.attributes is Node.attributes
+        cls._PLAIN_TAG = cls.tag is Node.tag
+        cls._ALWAYS_INCLUDED = cls.included is Node.included
+
     @classmethod
-    def from_element(cls, elem: etree._Element, path: str) -> Node:
+    def from_element(cls, elem: etree._Element, path: str) -> Node:  # noqa: PLR0912 (hot path)
         node = cls.__new__(cls)
-        counts: dict[str, int] = {}
-        for f in cls.FIELDS:
-            if isinstance(f, Attr):
-                raw = elem.get(f.xml)
-                setattr(node, f.key, None if raw is None else _convert(f, raw, f"{path}/@{f.xml}"))
-            elif isinstance(f, TextElem):
-                values = [
-                    _convert(f, found.text or "", f"{path}/{f.xml}[{i}]")
-                    for i, found in enumerate(elem.iterfind(f.xml), 1)
-                ]
-                setattr(node, f.key, values if f.many else (values[0] if values else None))
-            elif isinstance(f, Blob):
-                found = elem.find(f.xml)
-                setattr(node, f.key, None if found is None else _copy(found))
-            elif isinstance(f, Child):
-                items = []
-                for child in elem.iterfind(f.xml):
-                    counts[f.xml] = counts.get(f.xml, 0) + 1
-                    tag = f.xml.split("}")[-1] if "}" not in f.xml else _prefixed(f.xml, elem)
-                    items.append(f.cls.from_element(child, f"{path}/{tag}[{counts[f.xml]}]"))
-                if f.many:
-                    setattr(node, f.key, items)
+        values = node.__dict__
+        values.update(cls._DEFAULTS)
+        for key in cls._LISTS:
+            values[key] = []
+        attrs = cls._ATTRS
+        for name, raw in elem.items():
+            f = attrs.get(name)
+            if f is None:
+                continue
+            if f.conv is STR:
+                values[f.key] = raw
+            else:
+                try:
+                    values[f.key] = f.conv.parse(raw)
+                except ValueError:
+                    _convert(f, raw, path, f"@{name}")  # raises, with the place
+        if len(elem):
+            elems, counts = cls._ELEMS, {}
+            for child in elem:
+                tag = child.tag
+                entry = elems.get(tag)
+                if entry is None:
+                    continue
+                f, kind, many = entry
+                n = counts[tag] = counts.get(tag, 0) + 1
+                if not many and n > 1:
+                    continue  # libvirt reads the first one
+                if kind is _CHILD:
+                    name = _prefixed(tag, elem) if tag[0] == "{" else tag
+                    value = f.cls.from_element(child, f"{path}/{name}[{n}]")
+                elif kind is _TEXT:
+                    value = _convert(f, child.text or "", path, f"{f.xml}[{n}]")
                 else:
-                    setattr(node, f.key, items[0] if items else None)
-        node.after_parse(elem, path)
+                    value = _copy(child)
+                if many:
+                    values[f.key].append(value)
+                else:
+                    values[f.key] = value
+        if cls._HOOKED:
+            node.after_parse(elem, path)
         return node
 
     def after_parse(self, elem: etree._Element, path: str) -> None:
@@ -176,35 +209,70 @@ class Node:
 
     # --- formatting ---------------------------------------------------------------------------
     def attributes(self) -> Iterator[tuple[str, str]]:
-        for f in self.FIELDS:
-            if isinstance(f, Attr):
-                value = getattr(self, f.key)
-                if value is not None:
-                    yield f.xml, f.conv.format(value)
-
-    def children(self, indent: str) -> Iterator[str]:
-        for f in self.FIELDS:
-            value = getattr(self, f.key)
-            if value is None or isinstance(f, Attr):
-                continue
-            if isinstance(f, TextElem):
-                for item in value if f.many else [value]:
-                    yield f"{indent}<{f.xml}>{escape(f.conv.format(item))}</{f.xml}>\n"
-            elif isinstance(f, Blob):
-                yield format_blob(value, indent)
-            elif isinstance(f, Child):
-                for item in value if f.many else [value]:
-                    yield item.format(indent)
+        """(name, text) of the attributes to write; override for derived ones."""
+        values = self.__dict__
+        for name, key, fmt in self._ATTR_FORMATS:
+            value = values[key]
+            if value is not None:
+                yield name, fmt(value)
 
     def tag(self) -> str:
         return self.TAG
 
+    def included(self) -> bool:
+        """Whether libvirt writes this element at all (it drops some empty ones)."""
+        return True
+
+    # Elements libvirt writes with an end tag even when they have no children (<ip>, ...).
+    ALWAYS_CLOSE: ClassVar[bool] = False
+
     def format(self, indent: str = "") -> str:
-        attrs = "".join(f" {name}='{escape(value)}'" for name, value in self.attributes())
-        inner = "".join(self.children(indent + "  "))
-        if not inner:
-            return f"{indent}<{self.tag()}{attrs}/>\n"
-        return f"{indent}<{self.tag()}{attrs}>\n{inner}{indent}</{self.tag()}>\n"
+        out: list[str] = []
+        self.write(out, indent)
+        return "".join(out)
+
+    def write(self, out: list[str], indent: str) -> None:
+        """Append this element, as libvirt formats it, to `out`."""
+        if not (self._ALWAYS_INCLUDED or self.included()):
+            return
+        if self._PLAIN_ATTRS:  # the common case, without a generator
+            values = self.__dict__
+            attrs = "".join(
+                [
+                    f" {name}='{fmt(values[key]).translate(_ESCAPES)}'"
+                    for name, key, fmt in self._ATTR_FORMATS
+                    if values[key] is not None
+                ]
+            )
+        else:
+            attrs = "".join(f" {name}='{escape(value)}'" for name, value in self.attributes())
+        tag = self.TAG if self._PLAIN_TAG else self.tag()
+        out.append(f"{indent}<{tag}{attrs}")
+        opening = len(out)
+        self.write_children(out, indent + "  ")
+        if len(out) == opening and not self.ALWAYS_CLOSE:
+            out[-1] += "/>\n"
+        else:
+            out[opening - 1] += ">\n"
+            out.append(f"{indent}</{tag}>\n")
+
+    def write_children(self, out: list[str], indent: str) -> None:
+        values = self.__dict__
+        for kind, xml, key, many, fmt in self._ELEM_FORMATS:
+            value = values[key]
+            if value is None:
+                continue
+            if kind is _CHILD:
+                if many:
+                    for item in value:
+                        item.write(out, indent)
+                else:
+                    value.write(out, indent)
+            elif kind is _TEXT:
+                for item in value if many else (value,):
+                    out.append(f"{indent}<{xml}>{escape(fmt(item))}</{xml}>\n")
+            else:
+                out.append(format_blob(value, indent))
 
     # --- JSON ---------------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
@@ -285,18 +353,26 @@ class Node:
         return {"title": name}
 
 
+_CHILD, _TEXT, _BLOB = "child", "text", "blob"
+
+
+def _kind(f: Field) -> str:
+    return _CHILD if isinstance(f, Child) else _TEXT if isinstance(f, TextElem) else _BLOB
+
+
 def _text(value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise ValueError(f"expected text or a number, not {type(value).__name__}")
     return str(value)
 
 
-def _convert(f: Field, raw: Any, path: str) -> Any:
+def _convert(f: Field, raw: Any, path: str, where: str = "") -> Any:
     try:
         return f.conv.parse(raw if isinstance(raw, str) else _text(raw))
     except ValueError as err:
         allowed = f"; allowed: {f.conv.allowed}" if f.conv.allowed else ""
-        raise NetworkXMLError(path, f"invalid value '{raw}': {err}{allowed}") from None
+        place = f"{path}/{where}" if where else path
+        raise NetworkXMLError(place, f"invalid value '{raw}': {err}{allowed}") from None
 
 
 def _comparable(value: Any) -> Any:
