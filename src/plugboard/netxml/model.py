@@ -70,6 +70,14 @@ class Outbound(Rate):
     TAG = "outbound"
 
 
+def check_rate(rate: Rate, where: str) -> None:
+    """libvirt's rules for one direction of a <bandwidth>."""
+    if rate.average is None and rate.floor is None:
+        raise NetworkXMLError(where, "needs an average")
+    if rate.average is None and (rate.peak is not None or rate.burst is not None):
+        raise NetworkXMLError(f"{where}/@average", "peak and burst need an average")
+
+
 class Bandwidth(Node):
     TAG = "bandwidth"
     FIELDS = (Child("inbound", cls=Inbound), Child("outbound", cls=Outbound))
@@ -82,11 +90,7 @@ class Bandwidth(Node):
             rate = getattr(self, direction)
             if rate is None:
                 continue
-            where = f"{path}/{direction}"
-            if rate.average is None and rate.floor is None:
-                raise NetworkXMLError(where, "needs an average")
-            if rate.average is None and (rate.peak is not None or rate.burst is not None):
-                raise NetworkXMLError(f"{where}/@average", "peak and burst need an average")
+            check_rate(rate, f"{path}/{direction}")
             for name in ("peak", "burst", "floor"):
                 if getattr(rate, name) == 0:
                     setattr(rate, name, None)  # libvirt writes only limits above 0

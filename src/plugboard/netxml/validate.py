@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 from plugboard.netxml.addresses import Address, Subnet, prefix_of_netmask
 from plugboard.netxml.errors import NetworkXMLError
-from plugboard.netxml.model import Ip, Network
+from plugboard.netxml.model import Ip, Network, check_rate
 
 BRIDGED = (None, "nat", "route", "open")
 MACVTAP = ("bridge", "private", "vepa", "passthrough")
@@ -245,8 +245,7 @@ def _rates(bandwidth, path: str) -> None:
         if rate is None:
             continue
         where = f"{path}/{direction}"
-        if rate.average is None and rate.floor is None:
-            raise _fail(where, "needs an average")
+        check_rate(rate, where)
         if rate.floor is not None:
             if direction == "outbound":
                 raise _fail(f"{where}/@floor", "floor is only allowed in <inbound>")
@@ -254,8 +253,6 @@ def _rates(bandwidth, path: str) -> None:
                 f"{where}/@floor",
                 "floor is not supported in a network definition (only on a vNIC's <interface>)",
             )
-        if rate.average is None and (rate.peak is not None or rate.burst is not None):
-            raise _fail(f"{where}/@average", "peak and burst need an average")
 
 
 def _bandwidth_allowed(net: Network) -> bool:
