@@ -22,7 +22,7 @@ from plugboard.netxml import (
 )
 from plugboard.netxml.safe import parse_xml
 from plugboard.netxml.xmlmodel import Child, Node
-from tests.netxml.corpus import INVALID, VALID, networks
+from tests.netxml.corpus import DATA, INVALID, VALID, networks
 
 CORPUS = [p.read_text() for p in VALID]
 
@@ -195,8 +195,8 @@ def _declared(cls: type[Node], out: set[tuple[str, str]]) -> None:
             _declared(f.cls, out)
 
 
-# Fields libvirt reads but never writes back for a definition (runtime state, or implied).
-NOT_WRITTEN = {("Network", "connections"), ("ForwardInterface", "connections"), ("Forward", "dev")}
+# <forward dev> is never held: libvirt writes it from the first interface.
+NOT_WRITTEN = {("Forward", "dev")}
 
 
 def test_every_declared_field_is_exercised_by_the_corpus():
@@ -208,3 +208,12 @@ def test_every_declared_field_is_exercised_by_the_corpus():
     declared: set[tuple[str, str]] = set()
     _declared(Network, declared)
     assert declared - seen - NOT_WRITTEN == set()
+
+
+def test_runtime_state_is_kept_only_for_live_xml():
+    text = (DATA / "runtime-connections.xml").read_text()
+    assert "connections" not in format_network(parse_network(text))
+    live = format_network(parse_network(text, live=True))
+    assert "<network connections='4'>" in live
+    assert "<interface dev='eth1' connections='3'/>" in live
+    assert "<interface dev='eth2'/>" in live

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from plugboard.netxml.errors import NetworkXMLError
-from plugboard.netxml.model import Network
+from plugboard.netxml.model import Network, drop_runtime_state
 from plugboard.netxml.safe import parse_xml
 from plugboard.netxml.update import apply_update
 from plugboard.netxml.validate import validate_network
@@ -29,11 +29,16 @@ __all__ = [
 ]
 
 
-def parse_network(text: str | bytes) -> Network:
+def parse_network(text: str | bytes, *, live: bool = False) -> Network:
+    """A network definition, checked as libvirt checks one. `live=True` is for XML that libvirt
+    returned for a running network: it keeps the runtime state (connection counts) that a
+    definition does not have."""
     root = parse_xml(text, "/network")
     if root.tag != "network":
         raise NetworkXMLError("/", f"the root element is <{root.tag}>; expected <network>")
     net = Network.from_element(root, "/network")
+    if not live:
+        drop_runtime_state(net)
     validate_network(net)
     return net
 

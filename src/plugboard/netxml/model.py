@@ -167,7 +167,12 @@ class PciAddress(Node):
         Attr("bus", conv=PCI_BUS),
         Attr("slot", conv=PCI_SLOT),
         Attr("function", conv=PCI_FUNCTION),
+        Attr("connections", conv=UINT),
     )
+
+    def attributes(self):
+        # libvirt 9.0 keeps a pool device's connection count but never writes it.
+        return ((k, v) for k, v in super().attributes() if k != "connections")
 
     def after_parse(self, elem: etree._Element, path: str) -> None:
         self.domain = self.domain or 0
@@ -462,6 +467,15 @@ class DnsmasqOptions(Node):
 
     def tag(self) -> str:
         return "dnsmasq:options"
+
+
+def drop_runtime_state(net: Network) -> None:
+    """Forget what only a running network has (connection counts): libvirt ignores it in a
+    definition."""
+    net.connections = None
+    if net.forward is not None:
+        for device in (*net.forward.interfaces, *net.forward.addresses):
+            device.connections = None
 
 
 class Network(Node):

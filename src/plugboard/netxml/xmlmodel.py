@@ -9,6 +9,7 @@ elements, and libvirt's escaping.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -60,12 +61,20 @@ choice = _choice
 uint = _uint
 
 
-_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "'": "&apos;", '"': "&quot;"})
+_SPECIAL = re.compile(r"""[&<>'"]""")
 
 
 def escape(text: str) -> str:
     """libvirt's virBufferEscapeString for XML: & < > ' and " become entities."""
-    return text.translate(_ESCAPES)
+    if _SPECIAL.search(text) is None:  # the usual case: nothing to escape
+        return text
+    return (
+        text.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace("'", "&apos;")
+        .replace('"', "&quot;")
+    )
 
 
 # --- fields ------------------------------------------------------------------------------------
@@ -193,7 +202,8 @@ class Node:
                     name = _prefixed(tag, elem) if tag[0] == "{" else tag
                     value = f.cls.from_element(child, f"{path}/{name}[{n}]")
                 elif kind is _TEXT:
-                    value = _convert(f, child.text or "", path, f"{f.xml}[{n}]")
+                    text = child.text or ""
+                    value = text if f.conv is STR else _convert(f, text, path, f"{f.xml}[{n}]")
                 else:
                     value = _copy(child)
                 if many:
@@ -239,7 +249,7 @@ class Node:
             values = self.__dict__
             attrs = "".join(
                 [
-                    f" {name}='{fmt(values[key]).translate(_ESCAPES)}'"
+                    f" {name}='{escape(fmt(values[key]))}'"
                     for name, key, fmt in self._ATTR_FORMATS
                     if values[key] is not None
                 ]
