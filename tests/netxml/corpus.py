@@ -189,81 +189,153 @@ def ipv6s(draw, n: int) -> etree._Element:
 
 
 @st.composite
-def networks(draw) -> str:  # noqa: PLR0912 (one branch per part of the format)
+def forwards(draw, mode: str) -> etree._Element:
+    forward = _el("forward", {"mode": mode})
+    if mode == "nat" and draw(st.booleans()):
+        start = draw(st.integers(1024, 60000))
+        nat = _el(
+            "nat",
+            {"ipv6": draw(st.none() | yesno)},
+            _el("port", {"start": str(start), "end": str(start + 100)}),
+        )
+        if draw(st.booleans()):
+            nat.append(
+                _el(
+                    "address",
+                    {
+                        "start": "192.0.2.10",
+                        "end": draw(st.sampled_from(["192.0.2.20", "192.0.2.10"])),
+                    },
+                )
+            )
+        forward.append(nat)
+    if mode in ("bridge", "private", "vepa", "passthrough") and draw(st.booleans()):
+        for dev in draw(st.lists(devs, min_size=1, max_size=3)):
+            forward.append(_el("interface", {"dev": dev}))
+    if mode == "hostdev":
+        forward.set("managed", draw(yesno))
+        if draw(st.booleans()):
+            forward.append(_el("driver", {"name": "vfio"}))
+        if draw(st.booleans()):
+            forward.append(_el("pf", {"dev": draw(devs)}))
+        else:
+            for slot in draw(st.lists(st.integers(0, 31), min_size=1, max_size=3)):
+                forward.append(
+                    _el(
+                        "address",
+                        {
+                            "type": "pci",
+                            "domain": "0x0000",
+                            "bus": "0x03",
+                            "slot": hex(slot),
+                            "function": "0x1",
+                        },
+                    )
+                )
+    return forward
+
+
+@st.composite
+def dnss(draw) -> etree._Element:
+    dns = _el(
+        "dns", {"enable": draw(st.none() | yesno), "forwardPlainNames": draw(st.none() | yesno)}
+    )
+    if draw(st.booleans()):
+        dns.append(_el("txt", {"name": draw(names), "value": "v=1 & <x>"}))
+    if draw(st.booleans()):
+        dns.append(_el("forwarder", {"addr": "192.0.2.53", "domain": draw(st.none() | names)}))
+    if draw(st.booleans()):
+        dns.append(
+            _el(
+                "srv",
+                {
+                    "service": "ldap",
+                    "protocol": draw(st.sampled_from(["tcp", "udp"])),
+                    "target": "ldap.example.org",
+                    "port": draw(st.none() | st.integers(0, 65535).map(str)),
+                    "priority": draw(st.none() | st.integers(0, 10).map(str)),
+                },
+            )
+        )
+    if draw(st.booleans()):
+        host = _el("host", {"ip": "10.1.0.50"})
+        for name in draw(st.lists(names, min_size=1, max_size=2)):
+            etree.SubElement(host, "hostname").text = name
+        dns.append(host)
+    return dns
+
+
+@st.composite
+def own_bridge_parts(draw) -> list[etree._Element]:
+    """What a network with its own bridge (isolated, nat, route, open) may have."""
+    parts = [
+        _el(
+            "bridge",
+            {
+                "stp": draw(st.none() | st.sampled_from(["on", "off"])),
+                "delay": draw(st.none() | st.integers(0, 5).map(str)),
+            },
+        )
+    ]
+    if draw(st.booleans()):
+        parts.append(_el("mtu", {"size": str(draw(st.integers(68, 9000)))}))
+    if draw(st.booleans()):
+        parts.append(_el("domain", {"name": "example.org", "localOnly": draw(st.none() | yesno)}))
+    if draw(st.booleans()):
+        parts.append(draw(dnss()))
+    if draw(st.booleans()):
+        parts.append(_el("mac", {"address": "52:54:00:AB:cd:01"}))
+    parts += [draw(ipv4s(n + 1)) for n in range(draw(st.integers(0, 2)))]
+    if draw(st.booleans()):
+        parts.append(draw(ipv6s(1)))
+    if draw(st.booleans()):
+        parts.append(_el("port", {"isolated": draw(yesno)}))
+    for _ in range(draw(st.integers(0, 2))):
+        parts.append(
+            _el(
+                "route",
+                {
+                    "address": draw(st.sampled_from(["198.51.100.0", "198.51.100.64"])),
+                    "prefix": str(draw(st.integers(16, 32))),
+                    "gateway": draw(st.sampled_from(["10.1.0.9", "203.0.113.1"])),
+                    "metric": draw(st.none() | st.integers(1, 100).map(str)),
+                },
+            )
+        )
+    return parts
+
+
+@st.composite
+def networks(draw) -> str:
+    """A network of any forward mode with any of its sub-elements, valid or (often) not."""
     mode = draw(
         st.sampled_from(
             [None, "nat", "route", "open", "bridge", "private", "vepa", "passthrough", "hostdev"]
         )
     )
-    root = _el("network", {"trustGuestRxFilters": draw(st.none() | yesno)})
-    root.append(_el("name"))
-    root[0].text = draw(names)
+    root = _el(
+        "network", {"trustGuestRxFilters": draw(st.none() | yesno), "ipv6": draw(st.none() | yesno)}
+    )
+    etree.SubElement(root, "name").text = draw(names)
+    if draw(st.booleans()):
+        meta = etree.SubElement(root, "metadata")
+        etree.SubElement(
+            meta,
+            "{http://example.org/app}tag",
+            nsmap={"app": "http://example.org/app"},
+            attrib={"k": draw(names)},
+        ).text = draw(names)
     if mode is not None:
-        forward = _el("forward", {"mode": mode})
-        if mode == "nat" and draw(st.booleans()):
-            start = draw(st.integers(1024, 60000))
-            forward.append(
-                _el("nat", {}, _el("port", {"start": str(start), "end": str(start + 100)}))
-            )
-        if mode in ("bridge", "private", "vepa", "passthrough") and draw(st.booleans()):
-            for dev in draw(st.lists(devs, min_size=1, max_size=3)):
-                forward.append(_el("interface", {"dev": dev}))
-        if mode == "hostdev":
-            forward.set("managed", draw(yesno))
-            if draw(st.booleans()):
-                forward.append(_el("driver", {"name": "vfio"}))
-            if draw(st.booleans()):
-                forward.append(_el("pf", {"dev": draw(devs)}))
-            else:
-                for slot in draw(st.lists(st.integers(0, 31), min_size=1, max_size=3)):
-                    forward.append(
-                        _el(
-                            "address",
-                            {
-                                "type": "pci",
-                                "domain": "0x0000",
-                                "bus": "0x03",
-                                "slot": hex(slot),
-                                "function": "0x1",
-                            },
-                        )
-                    )
-        root.append(forward)
-    bridged = mode in BRIDGED
-    if bridged:
-        root.append(
-            _el(
-                "bridge",
-                {
-                    "stp": draw(st.none() | st.sampled_from(["on", "off"])),
-                    "delay": draw(st.none() | st.integers(0, 5).map(str)),
-                },
-            )
-        )
-        if draw(st.booleans()):
-            root.append(_el("mtu", {"size": str(draw(st.integers(68, 9000)))}))
-        if draw(st.booleans()):
-            root.append(
-                _el("domain", {"name": "example.org", "localOnly": draw(st.none() | yesno)})
-            )
-        if draw(st.booleans()):
-            dns = _el("dns", {"enable": draw(st.none() | yesno)})
-            if draw(st.booleans()):
-                dns.append(_el("txt", {"name": draw(names), "value": "v=1"}))
-            if draw(st.booleans()):
-                dns.append(_el("forwarder", {"addr": "192.0.2.53"}))
-            root.append(dns)
-        for n in range(draw(st.integers(0, 2))):
-            root.append(draw(ipv4s(n + 1)))
-        if draw(st.booleans()):
-            root.append(draw(ipv6s(1)))
-        if draw(st.booleans()):
-            root.append(_el("port", {"isolated": draw(yesno)}))
+        root.append(draw(forwards(mode)))
+    if mode in BRIDGED:
+        root.extend(draw(own_bridge_parts()))
     elif mode == "bridge" and len(root.find("forward")) == 0:
         root.append(_el("bridge", {"name": "br0"}))
     ovs = mode == "bridge" and draw(st.booleans())
     if ovs:
         root.append(_el("virtualport", {"type": "openvswitch"}))
+    elif draw(st.booleans()):
+        root.append(draw(virtualports()))
     if draw(st.booleans()):
         root.append(draw(bandwidths()))
     if draw(st.booleans()):

@@ -184,6 +184,13 @@ def check_dhcp_range(rng, subnet, where: str) -> None:
         raise _fail(f"{where}/@{bad}", f"the range {start} - {end} is not entirely within {subnet}")
     if start.value > end.value:
         raise _fail(f"{where}/@end", f"{end} comes before the start {start}")
+    # libvirt counts a range's addresses in the last 16 bits only.
+    if start.value >> 16 != end.value >> 16:
+        raise _fail(
+            f"{where}/@end",
+            f"the range {start} - {end} is too large: start and end "
+            "may differ in the last 16 bits only",
+        )
     if subnet.version == 4 and subnet.prefixlen < 31:
         if end.value == subnet.broadcast:
             raise _fail(f"{where}/@end", f"{end} is the broadcast address of {subnet}")
@@ -377,7 +384,46 @@ def _portgroups(net: Network) -> None:
 
 
 def _routes(net: Network) -> None:
+    if not net.routes:
+        return
+    subnets = [subnet_of(ip, f"/network/ip[{i}]") for i, ip in enumerate(net.ips, 1)]
     for i, route in enumerate(net.routes, 1):
         path = f"/network/route[{i}]"
         if route.address is None or route.gateway is None:
             raise _fail(path, "a route needs an address and a gateway")
+        address, gateway = Address.parse(route.address), Address.parse(route.gateway)
+        family = f"ipv{address.version}"
+        if route.family is not None and route.family != family:
+            raise _fail(
+                f"{path}/@family", f"family='{route.family}' but {route.address} is {family}"
+            )
+        if gateway.version != address.version:
+            raise _fail(f"{path}/@gateway", f"{route.gateway} is not an {family} address")
+        prefix = _route_prefix(route, address, path)
+        if prefix is not None and Subnet.of(address, prefix).network != address.value:
+            raise _fail(
+                f"{path}/@address",
+                f"{route.address} is not the address of a network with prefix {prefix}",
+            )
+        if not any(s is not None and gateway in s for s in subnets):
+            raise _fail(
+                f"{path}/@gateway",
+                f"{route.gateway} is not on any of the "
+                "network's own subnets, so it cannot be reached",
+            )
+
+
+def _route_prefix(route, address: Address, path: str) -> int | None:
+    if route.netmask is not None:
+        if address.version != 4:
+            raise _fail(f"{path}/@netmask", "a netmask is for IPv4; use prefix for IPv6")
+        if route.prefix is not None:
+            raise _fail(f"{path}/@prefix", "give a prefix or a netmask, not both")
+        try:
+            return prefix_of_netmask(route.netmask)
+        except ValueError:
+            raise _fail(f"{path}/@netmask", f"{route.netmask} is not a valid netmask") from None
+    limit = 32 if address.version == 4 else 128
+    if route.prefix is not None and route.prefix > limit:
+        raise _fail(f"{path}/@prefix", f"{route.prefix} is too long; at most {limit}")
+    return route.prefix
