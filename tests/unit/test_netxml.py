@@ -119,6 +119,9 @@ EXTERNAL = """<?xml version="1.0"?>
         "not xml at all",
         "<domain/>",
         b"\xff\xfe<network/>",
+        "<?xml version='1.0' encoding='UTF-16'?><!DOCTYPE x [<!ENTITY a 'b'>]><network/>".encode(
+            "utf-16"
+        ),
     ],
     ids=[
         "billion-laughs",
@@ -130,6 +133,7 @@ EXTERNAL = """<?xml version="1.0"?>
         "text",
         "other-root",
         "bad-bytes",
+        "utf-16-dtd",
     ],
 )
 def test_hostile_input_is_refused_quickly(text):

@@ -167,6 +167,7 @@ class Node:
         cls._PLAIN_ATTRS = cls.attributes is Node.attributes
         cls._PLAIN_TAG = cls.tag is Node.tag
         cls._ALWAYS_INCLUDED = cls.included is Node.included
+        cls._HAS_CHILDREN = bool(cls._ELEMS) or cls.write_children is not Node.write_children
 
     @classmethod
     def from_element(cls, elem: etree._Element, path: str) -> Node:  # noqa: PLR0912 (hot path)
@@ -187,7 +188,7 @@ class Node:
                     values[f.key] = f.conv.parse(raw)
                 except ValueError:
                     _convert(f, raw, path, f"@{name}")  # raises, with the place
-        if len(elem):
+        if cls._ELEMS and len(elem):
             elems, counts = cls._ELEMS, {}
             for child in elem:
                 tag = child.tag
@@ -259,7 +260,8 @@ class Node:
         tag = self.TAG if self._PLAIN_TAG else self.tag()
         out.append(f"{indent}<{tag}{attrs}")
         opening = len(out)
-        self.write_children(out, indent + "  ")
+        if self._HAS_CHILDREN:
+            self.write_children(out, indent + "  ")
         if len(out) == opening and not self.ALWAYS_CLOSE:
             out[-1] += "/>\n"
         else:
