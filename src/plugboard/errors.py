@@ -72,6 +72,11 @@ class HostNotFound(NotFound):
     title = "Host not found."
 
 
+class NetworkNotFound(NotFound):
+    code = "NETWORK_NOT_FOUND"
+    title = "Network not found."
+
+
 class TokenNotFound(NotFound):
     code = "TOKEN_NOT_FOUND"
     title = "Token not found."
@@ -88,6 +93,16 @@ class Conflict(PlugboardError):
 class HostExists(Conflict):
     code = "HOST_EXISTS"
     title = "Host already exists."
+
+
+class NetworkExists(Conflict):
+    code = "NETWORK_EXISTS"
+    title = "Network already exists."
+
+
+class NetworkInUse(Conflict):
+    code = "NETWORK_IN_USE"
+    title = "Network in use."
 
 
 class TokenExists(Conflict):

@@ -43,17 +43,25 @@ class Service:
     def auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
 
+    def request(
+        self, method: str, path: str, headers: dict | None = None, **kwargs
+    ) -> httpx.Response:
+        """A request under /api/v1 with the admin token (and any other headers)."""
+        return self.client.request(
+            method, f"/api/v1{path}", headers=self.auth | (headers or {}), **kwargs
+        )
+
     def get(self, path: str, **kwargs) -> httpx.Response:
-        return self.client.get(f"/api/v1{path}", headers=self.auth, **kwargs)
+        return self.request("GET", path, **kwargs)
 
     def post(self, path: str, **kwargs) -> httpx.Response:
-        return self.client.post(f"/api/v1{path}", headers=self.auth, **kwargs)
+        return self.request("POST", path, **kwargs)
 
     def patch(self, path: str, **kwargs) -> httpx.Response:
-        return self.client.patch(f"/api/v1{path}", headers=self.auth, **kwargs)
+        return self.request("PATCH", path, **kwargs)
 
     def delete(self, path: str, **kwargs) -> httpx.Response:
-        return self.client.delete(f"/api/v1{path}", headers=self.auth, **kwargs)
+        return self.request("DELETE", path, **kwargs)
 
 
 class ServiceFactory:

@@ -12,7 +12,7 @@ from plugboard import __version__
 from plugboard.api import problems
 from plugboard.api.deps import API_PREFIX as PREFIX
 from plugboard.api.deps import Services
-from plugboard.api.routes import events, health, hosts, tokens
+from plugboard.api.routes import events, health, hosts, networks, tokens
 from plugboard.engine import audit
 from plugboard.engine.hosts import load_hosts
 from plugboard.engine.tokens import ensure_admin_token
@@ -55,7 +55,7 @@ def create_app(settings: Settings | None = None, connector: Connector = libvirt.
     )
     app.state.services = svc
     problems.install(app)
-    for module in (health, hosts, tokens, events):
+    for module in (health, hosts, networks, tokens, events):
         app.include_router(module.router, prefix=PREFIX)
 
     @app.middleware("http")

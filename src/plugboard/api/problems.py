@@ -40,6 +40,7 @@ def problem(
     detail: str,
     errors: list[dict] | None = None,
     headers: dict[str, str] | None = None,
+    extra: dict | None = None,
 ) -> JSONResponse:
     request.state.problem_code = code
     request.state.problem_detail = detail
@@ -52,6 +53,7 @@ def problem(
     }
     if errors is not None:
         body["errors"] = errors
+    body.update(extra or {})
     headers = dict(headers or {})
     if status == 401:
         headers["WWW-Authenticate"] = "Bearer"
@@ -82,6 +84,8 @@ def install(app: FastAPI) -> None:
             if (isinstance(exc, InvalidInput) and "field" in exc.extra)
             else None
         )
+        # Members of this problem: the VMs that use a network, libvirt's error code, ...
+        extra = {k: v for k, v in exc.extra.items() if k != "field"}
         return problem(
             request,
             status=exc.status,
@@ -89,6 +93,7 @@ def install(app: FastAPI) -> None:
             title=exc.title,
             detail=exc.detail,
             errors=errors,
+            extra=extra,
         )
 
     @app.exception_handler(RequestValidationError)

@@ -28,6 +28,7 @@ class Problem(BaseModel):
     detail: str
     code: str = Field(description="Stable machine-readable code, e.g. HOST_NOT_FOUND.")
     errors: list[dict] | None = Field(None, description="Each invalid field, for 422.")
+    model_config = ConfigDict(extra="allow")  # problem-specific members, e.g. `vms`
 
 
 class Health(BaseModel):
@@ -131,3 +132,81 @@ class EventPage(BaseModel):
     total: int
     limit: int
     offset: int
+
+
+# --- networks ----------------------------------------------------------------------------------
+class PoolInterface(BaseModel):
+    dev: str
+    connections: int
+
+
+class NetworkSummary(BaseModel):
+    name: str
+    uuid: str | None
+    active: bool
+    persistent: bool
+    autostart: bool
+    bridge: str | None
+    forward_mode: str = Field(
+        description="nat, route, open, bridge, private, vepa, passthrough, hostdev, or isolated"
+    )
+    connections: int = Field(description="vNICs attached now")
+    subnets: list[str] = Field(description="Each <ip> as address/prefix")
+    pool: list[PoolInterface] = Field(
+        description="A macvtap network's interfaces and the vNICs on each"
+    )
+
+
+class NetworkOut(NetworkSummary):
+    definition: dict = Field(
+        description="The definition in plugboard's JSON form (the same "
+        "fields as the XML; schema in plugboard.netxml)"
+    )
+
+
+class NetworkChange(NetworkOut):
+    applied: Literal["now", "next-start"] = Field(
+        description="next-start: the network runs the old definition until it restarts"
+    )
+    notes: list[str] = []
+
+
+class NetworkPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    autostart: bool
+
+
+class NetworkUpdate(BaseModel):
+    """One virNetworkUpdate: `xml` is the section's element, e.g. <host mac=... ip=.../>."""
+
+    model_config = ConfigDict(extra="forbid")
+    command: Literal["add-first", "add-last", "add", "modify", "delete"]
+    section: Literal[
+        "bridge",
+        "domain",
+        "ip",
+        "ip-dhcp-host",
+        "ip-dhcp-range",
+        "forward",
+        "forward-interface",
+        "forward-pf",
+        "portgroup",
+        "dns-host",
+        "dns-txt",
+        "dns-srv",
+    ]
+    xml: Annotated[str, StringConstraints(min_length=1, max_length=65536)]
+    parent_index: int = Field(
+        -1, ge=-1, le=1024, description="Which <ip> (for DHCP sections); -1: the usual one"
+    )
+
+
+class LeaseOut(BaseModel):
+    mac: str
+    ip: str
+    prefix: int
+    hostname: str | None
+    expiry: datetime | None
+    client_id: str | None
+    vm: str | None = Field(description="The VM whose vNIC has this MAC, when known")
+    vnic: str | None

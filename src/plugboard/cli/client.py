@@ -45,8 +45,11 @@ class Client:
             token=token or os.environ.get("PLUGBOARD_TOKEN") or _read(directory / "token"),
         )
 
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+    def request(self, method: str, path: str, *, headers: dict | None = None, **kwargs: Any) -> Any:
+        """JSON answers are decoded; XML answers come back as text."""
+        headers = dict(headers or {})
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
         try:
             response = httpx.request(
                 method, f"{self.url}/api/v1{path}", headers=headers, timeout=self.timeout, **kwargs
@@ -60,6 +63,8 @@ class Client:
             raise _problem(response)
         if response.status_code == 204 or not response.content:
             return None
+        if "xml" in response.headers.get("content-type", ""):
+            return response.text
         return response.json()
 
     def get(self, path: str, **kwargs: Any) -> Any:

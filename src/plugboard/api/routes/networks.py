@@ -1,0 +1,175 @@
+"""Virtual networks of a host: /api/v1/hosts/{host}/networks."""
+
+import json
+from dataclasses import asdict
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from plugboard.api.deps import Admin, CurrentUser, ServicesDep, audit_target
+from plugboard.api.problems import responses
+from plugboard.api.schemas import (
+    LeaseOut,
+    Name,
+    NetworkChange,
+    NetworkOut,
+    NetworkPatch,
+    NetworkSummary,
+    NetworkUpdate,
+)
+from plugboard.engine import networks
+from plugboard.errors import BadRequest
+from plugboard.hosts import HostConnection
+from plugboard.netxml import Network
+
+XML = "application/xml"
+router = APIRouter(
+    prefix="/hosts/{host}/networks", tags=["networks"], responses=responses(400, 401, 404, 422, 502)
+)
+
+
+def host_of(host: Name, svc: ServicesDep) -> HostConnection:
+    return svc.registry.get(host)
+
+
+HostDep = Annotated[HostConnection, Depends(host_of)]
+
+
+async def definition_body(request: Request):
+    """The request's network: libvirt XML (Content-Type: application/xml) or the JSON form."""
+    raw = await request.body()
+    if request.headers.get("content-type", "").split(";")[0].strip() in (XML, "text/xml"):
+        return networks.definition_from(raw, xml=True)
+    try:
+        doc = json.loads(raw or b"null")
+    except ValueError as err:
+        raise BadRequest(
+            f"the body is neither JSON nor (with Content-Type: {XML}) XML: {err}"
+        ) from None
+    return networks.definition_from(doc, xml=False)
+
+
+Definition = Annotated[Network, Depends(definition_body)]
+DEFINITION_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {"type": "object", "description": "A network in plugboard's JSON form"}
+            },
+            XML: {"schema": {"type": "string", "description": "libvirt network XML"}},
+        },
+    }
+}
+
+
+def _out(state: networks.NetworkState) -> NetworkOut:
+    return NetworkOut(**state.summary(), definition=networks.definition_json(state))
+
+
+def _change(change: networks.Change) -> NetworkChange:
+    return NetworkChange(
+        **_out(change.state).model_dump(), applied=change.applied, notes=change.notes
+    )
+
+
+@router.get("", summary="List the host's networks")
+def list_networks(host: HostDep, _: CurrentUser) -> list[NetworkSummary]:
+    return [NetworkSummary(**s.summary()) for s in networks.list_networks(host)]
+
+
+@router.get(
+    "/{name}",
+    summary="One network: JSON, or libvirt's XML with Accept: application/xml",
+    responses={200: {"content": {XML: {"schema": {"type": "string"}}}}},
+)
+def get_network(host: HostDep, name: Name, request: Request, _: CurrentUser):
+    state = networks.get_network(host, name)
+    if XML in request.headers.get("accept", ""):
+        return Response(state.xml, media_type=XML)
+    return _out(state)
+
+
+@router.post(
+    "",
+    status_code=201,
+    summary="Define a network (JSON or libvirt XML)",
+    responses=responses(403, 409),
+    openapi_extra=DEFINITION_BODY,
+)
+def define_network(
+    *,
+    host: HostDep,
+    request: Request,
+    response: Response,
+    _: Admin,
+    definition: Definition,
+    start: Annotated[bool, Query(description="Start it too")] = False,
+    autostart: Annotated[bool, Query(description="Start it with the host")] = False,
+) -> NetworkChange:
+    audit_target(request, f"hosts/{host.name}/networks/{definition.name}")
+    change = networks.define_network(host, definition, start=start, autostart=autostart)
+    response.headers["Location"] = f"{request.url.path}/{definition.name}"
+    return _change(change)
+
+
+@router.put(
+    "/{name}",
+    summary="Redefine a network",
+    responses=responses(403, 409),
+    openapi_extra=DEFINITION_BODY,
+)
+def redefine_network(
+    host: HostDep,
+    name: Name,
+    _: Admin,
+    definition: Definition,
+    restart: Annotated[bool, Query(description="Restart a running network now")] = False,
+) -> NetworkChange:
+    return _change(networks.redefine_network(host, name, definition, restart=restart))
+
+
+@router.post("/{name}/start", summary="Start a network", responses=responses(403, 409))
+def start_network(host: HostDep, name: Name, _: Admin) -> NetworkChange:
+    return _change(networks.start_network(host, name))
+
+
+@router.post("/{name}/stop", summary="Stop a network", responses=responses(403, 409))
+def stop_network(host: HostDep, name: Name, _: Admin) -> NetworkChange:
+    return _change(networks.stop_network(host, name))
+
+
+@router.patch("/{name}", summary="Change autostart", responses=responses(403, 409))
+def patch_network(host: HostDep, name: Name, body: NetworkPatch, _: Admin) -> NetworkChange:
+    return _change(networks.set_autostart(host, name, body.autostart))
+
+
+@router.delete(
+    "/{name}", status_code=204, summary="Stop and undefine a network", responses=responses(403, 409)
+)
+def delete_network(
+    host: HostDep,
+    name: Name,
+    _: Admin,
+    force: Annotated[bool, Query(description="Even if VMs' vNICs use it")] = False,
+) -> Response:
+    networks.delete_network(host, name, force=force)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/{name}/updates",
+    summary="Change one section, live and persistent",
+    responses=responses(403, 409),
+)
+def update_network(host: HostDep, name: Name, body: NetworkUpdate, _: Admin) -> NetworkChange:
+    return _change(
+        networks.update_network(
+            host, name, body.command, body.section, body.xml, parent_index=body.parent_index
+        )
+    )
+
+
+@router.get("/{name}/leases", summary="DHCP leases, with the VM and vNIC of each MAC")
+def list_leases(host: HostDep, name: Name, _: CurrentUser) -> list[LeaseOut]:
+    return [LeaseOut(**asdict(lease)) for lease in networks.leases(host, name)]

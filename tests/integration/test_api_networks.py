@@ -1,0 +1,381 @@
+"""Virtual networks through the API and CLI, on a real test host with booted guests."""
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+
+import libvirt
+import pytest
+
+from plugboard.netxml import format_network, parse_network
+from tests.harness import GuestFactory, NicSpec, TestHost
+from tests.unit.test_api_auth import assert_problem
+
+XML = {"Content-Type": "application/xml"}
+_serial = itertools.count(1)
+
+
+@pytest.fixture
+def svc(services, testhost: TestHost):
+    service = services.make()
+    assert (
+        service.post(
+            "/hosts", json={"name": "th", "uri": testhost.uri, "domain_type": "qemu"}
+        ).status_code
+        == 201
+    )
+    return service
+
+
+@pytest.fixture
+def cleanup_networks(testhost: TestHost):
+    """Networks a test made through plugboard, removed afterwards whatever happened."""
+    names: list[str] = []
+    yield names
+    for name in names:
+        try:
+            net = testhost.conn.networkLookupByName(name)
+        except libvirt.libvirtError:
+            continue
+        if net.isActive():
+            net.destroy()
+        if net.isPersistent():
+            net.undefine()
+
+
+def libvirt_networks(host: TestHost) -> dict[str, str]:
+    """Every network on the host with its XML: to check that a refusal changed nothing."""
+    return {n.name(): n.XMLDesc(0) for n in host.conn.listAllNetworks()}
+
+
+def uniq(prefix: str) -> tuple[str, int]:
+    n = next(_serial)
+    return f"pbtest-{prefix}{n}", n
+
+
+KINDS = {
+    "nat": "<forward mode='nat'/><ip address='10.61.{n}.1' prefix='24'><dhcp>"
+    "<range start='10.61.{n}.100' end='10.61.{n}.200'/></dhcp></ip>",
+    "route": "<forward mode='route'/><ip address='10.62.{n}.1' prefix='24'/>",
+    "open": "<forward mode='open'/><ip address='10.63.{n}.1' prefix='24'/>",
+    "isolated-v4-v6": "<ip address='10.64.{n}.1' prefix='24'/>"
+    "<ip family='ipv6' address='fd64:{n}::1' prefix='64'/>",
+    "bridge-mode": "<forward mode='bridge'/><bridge name='pbhost{n}'/>",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_network_lifecycle_reads_back_as_libvirt_writes_it(kind, svc, testhost, cleanup_networks):
+    name, n = uniq(kind[:3])
+    cleanup_networks.append(name)
+    if kind == "bridge-mode":  # a host bridge the network hands vNICs to
+        testhost.run("ip", "link", "add", f"pbhost{n}", "type", "bridge")
+    own_bridge = "" if kind == "bridge-mode" else f"<bridge name='pbn{n}' stp='off'/>"
+    xml = f"<network><name>{name}</name>{own_bridge}{KINDS[kind].format(n=n)}</network>"
+    try:
+        created = svc.client.post(
+            "/api/v1/hosts/th/networks?start=true&autostart=true",
+            content=xml,
+            headers=svc.auth | XML,
+        )
+        assert created.status_code == 201, created.text
+        assert (created.json()["active"], created.json()["autostart"]) == (True, True)
+
+        theirs = testhost.conn.networkLookupByName(name).XMLDesc(0)
+        ours = svc.get(f"/hosts/th/networks/{name}", headers={"Accept": "application/xml"})
+        assert ours.headers["content-type"].startswith("application/xml")
+        assert ours.text == theirs
+        as_json = svc.get(f"/hosts/th/networks/{name}").json()
+        assert as_json["forward_mode"] == (
+            "isolated" if kind.startswith("iso") else kind.removesuffix("-mode")
+        )
+
+        listed = {n["name"]: n for n in svc.get("/hosts/th/networks").json()}
+        assert listed[name]["active"] is True
+
+        stopped = svc.post(f"/hosts/th/networks/{name}/stop").json()
+        assert stopped["active"] is False
+        assert not testhost.conn.networkLookupByName(name).isActive()
+        assert svc.delete(f"/hosts/th/networks/{name}").status_code == 204
+        assert name not in libvirt_networks(testhost)
+    finally:
+        if kind == "bridge-mode":
+            testhost.run("ip", "link", "del", f"pbhost{n}", check=False)
+
+
+def test_json_definitions_are_accepted_and_redefine_waits_for_a_restart(
+    svc, testhost, cleanup_networks
+):
+    name, n = uniq("json")
+    cleanup_networks.append(name)
+    doc = {
+        "name": name,
+        "bridge": {"name": f"pbj{n}"},
+        "ips": [{"address": f"10.65.{n}.1", "prefix": 24}],
+    }
+    assert svc.post("/hosts/th/networks?start=true", json=doc).status_code == 201
+    doc["ips"][0]["dhcp"] = {"ranges": [{"start": f"10.65.{n}.10", "end": f"10.65.{n}.20"}]}
+
+    later = svc.client.put(f"/api/v1/hosts/th/networks/{name}", json=doc, headers=svc.auth)
+    assert later.json()["applied"] == "next-start"
+    assert "dhcp" not in svc.get(f"/hosts/th/networks/{name}").json()["definition"]["ips"][0]
+
+    now = svc.client.put(
+        f"/api/v1/hosts/th/networks/{name}?restart=true", json=doc, headers=svc.auth
+    ).json()
+    assert now["applied"] == "now"
+    assert now["definition"]["ips"][0]["dhcp"]["ranges"] == doc["ips"][0]["dhcp"]["ranges"]
+
+
+def test_bad_input_is_refused_and_leaves_the_host_unchanged(svc, services, testhost):
+    before = libvirt_networks(testhost)
+    post = "/api/v1/hosts/th/networks"
+    cases = [
+        ("<network><name>x</name>", 422, "VALIDATION_ERROR", "not well-formed"),
+        (
+            "<network><name>x</name><forward mode='warp'/></network>",
+            422,
+            "VALIDATION_ERROR",
+            "/network/forward[1]/@mode",
+        ),
+        (
+            "<network><name>x</name><ip address='10.66.0.1' prefix='24'><dhcp>"
+            "<range start='10.66.1.2' end='10.66.1.9'/></dhcp></ip></network>",
+            422,
+            "VALIDATION_ERROR",
+            "/network/ip[1]/dhcp/range[1]/@start",
+        ),
+    ]
+    for xml, status, code, words in cases:
+        body = assert_problem(
+            svc.client.post(post, content=xml, headers=svc.auth | XML), status, code
+        )
+        assert words in body["detail"]
+    assert_problem(svc.post("/hosts/th/networks", content=b"{"), 400, "BAD_REQUEST")
+    assert_problem(svc.get("/hosts/nowhere/networks"), 404, "HOST_NOT_FOUND")
+    assert_problem(svc.get("/hosts/th/networks/nothing"), 404, "NETWORK_NOT_FOUND")
+
+    name, n = uniq("upd")
+    xml = (
+        f"<network><name>{name}</name><bridge name='pbu{n}'/><ip address='10.67.{n}.1' "
+        f"prefix='24'><dhcp><range start='10.67.{n}.10' end='10.67.{n}.20'/></dhcp></ip>"
+        "</network>"
+    )
+    assert svc.client.post(post, content=xml, headers=svc.auth | XML).status_code == 201
+    try:
+        with_network = libvirt_networks(testhost)
+        missing = svc.post(
+            f"/hosts/th/networks/{name}/updates",
+            json={
+                "command": "delete",
+                "section": "ip-dhcp-host",
+                "xml": "<host mac='52:54:00:00:00:99' ip='10.67.0.99'/>",
+            },
+        )
+        assert_problem(missing, 422, "VALIDATION_ERROR")
+        assert_problem(
+            svc.client.post(post, content=xml, headers=svc.auth | XML), 409, "NETWORK_EXISTS"
+        )
+        assert libvirt_networks(testhost) == with_network
+    finally:
+        svc.delete(f"/hosts/th/networks/{name}")
+
+    dead = services.make()
+    dead.post(
+        "/hosts",
+        json={
+            "name": "gone",
+            "uri": "qemu:///system?socket=/run/plugboard-testhost/none/libvirt-sock",
+        },
+    )
+    assert_problem(dead.get("/hosts/gone/networks"), 502, "HOST_UNREACHABLE")
+    assert libvirt_networks(testhost) == before
+
+
+def test_a_guest_lease_is_reported_with_its_vm_and_vnic(svc, testhost, cleanup_networks):
+    name, n = uniq("lease")
+    cleanup_networks.append(name)
+    xml = (
+        f"<network xmlns:dnsmasq='http://libvirt.org/schemas/network/dnsmasq/1.0'>"
+        f"<name>{name}</name><forward mode='nat'/><bridge name='pbl{n}' stp='off'/>"
+        f"<ip address='10.68.{n}.1' prefix='24'><dhcp><range start='10.68.{n}.100' "
+        f"end='10.68.{n}.200'/></dhcp></ip><dnsmasq:options>"
+        "<dnsmasq:option value='no-ping'/></dnsmasq:options></network>"
+    )
+    assert (
+        svc.client.post(
+            "/api/v1/hosts/th/networks?start=true", content=xml, headers=svc.auth | XML
+        ).status_code
+        == 201
+    )
+    guests = GuestFactory(testhost)
+    try:
+        mac = "52:54:00:68:00:01"
+        guest = guests.boot(nics=[NicSpec(name, "ua-nic1", mac=mac)])
+        address = guest.wait_for_address(mac, parse_subnet(f"10.68.{n}.0/24"))
+        leases = guest.wait_for(
+            "the lease in the API",
+            lambda: [
+                lease
+                for lease in svc.get(f"/hosts/th/networks/{name}/leases").json()
+                if lease["mac"] == mac
+            ],
+        )
+        assert leases[0]["ip"] == str(address.ip)
+        assert (leases[0]["vm"], leases[0]["vnic"]) == (guest.name, "nic1")
+        assert leases[0]["hostname"] == guest.name
+
+        # A reservation made while the network runs: the guest gets it when it asks again.
+        reserved = f"10.68.{n}.50"
+        updated = svc.post(
+            f"/hosts/th/networks/{name}/updates",
+            json={
+                "command": "add-last",
+                "section": "ip-dhcp-host",
+                "xml": f"<host mac='{mac}' ip='{reserved}'/>",
+            },
+        )
+        assert updated.status_code == 200, updated.text
+        assert testhost.conn.networkLookupByName(name).XMLDesc(0).count(reserved) == 1
+        guest.check("kill -USR2 $(pidof udhcpc); sleep 0.2; kill -USR1 $(pidof udhcpc)")
+        guest.wait_for(
+            f"the reserved address {reserved}",
+            lambda: any(str(a.ip) == reserved for a in guest.nic_by_mac(mac).addresses),
+            timeout=20,
+        )
+
+        # In use: deleting needs force, and says who uses it.
+        refused = assert_problem(svc.delete(f"/hosts/th/networks/{name}"), 409, "NETWORK_IN_USE")
+        assert refused["vms"] == [guest.name]
+    finally:
+        guests.cleanup()
+
+
+def parse_subnet(text: str):
+    import ipaddress  # noqa: PLC0415
+
+    return ipaddress.ip_network(text)
+
+
+def _veths(host: TestHost, names: list[str]) -> None:
+    for dev in names:
+        host.run("ip", "link", "add", dev, "type", "veth", "peer", "name", f"{dev}p")
+        host.run("ip", "link", "set", dev, "up")
+        host.run("ip", "link", "set", f"{dev}p", "up")
+
+
+@pytest.mark.parametrize("mode", ["bridge", "passthrough"])
+def test_macvtap_pools_spread_guests_and_passthrough_is_exclusive(
+    mode, svc, testhost, cleanup_networks
+):
+    name, n = uniq(mode[:4])
+    cleanup_networks.append(name)
+    devs = [f"pbp{n}a", f"pbp{n}b"]
+    _veths(testhost, devs)
+    pool = "".join(f"<interface dev='{d}'/>" for d in devs)
+    xml = f"<network><name>{name}</name><forward mode='{mode}'>{pool}</forward></network>"
+    assert (
+        svc.client.post(
+            "/api/v1/hosts/th/networks?start=true", content=xml, headers=svc.auth | XML
+        ).status_code
+        == 201
+    )
+    guests = GuestFactory(testhost)
+    try:
+        for _ in range(2):
+            guests.boot(name, wait=False)
+        pool_state = svc.get(f"/hosts/th/networks/{name}").json()["pool"]
+        assert pool_state == [
+            {"dev": devs[0], "connections": 1},
+            {"dev": devs[1], "connections": 1},
+        ]
+        if mode == "passthrough":
+            with pytest.raises(
+                libvirt.libvirtError,
+                match="requires exclusive access to interfaces, but none are available",
+            ):
+                guests.boot(name, wait=False)
+        else:
+            guests.boot(name, wait=False)
+            counts = [
+                p["connections"] for p in svc.get(f"/hosts/th/networks/{name}").json()["pool"]
+            ]
+            assert sorted(counts) == [1, 2]
+    finally:
+        guests.cleanup()
+        for dev in devs:
+            testhost.run("ip", "link", "del", dev, check=False)
+
+
+def test_changes_made_behind_plugboards_back_show_up_at_once(svc, testhost):
+    name, n = uniq("virsh")
+    testhost.conn.networkDefineXML(f"<network><name>{name}</name><bridge name='pbv{n}'/></network>")
+    try:
+        assert name in {n["name"] for n in svc.get("/hosts/th/networks").json()}
+        testhost.conn.networkLookupByName(name).create()
+        assert svc.get(f"/hosts/th/networks/{name}").json()["active"] is True
+    finally:
+        net = testhost.conn.networkLookupByName(name)
+        net.destroy()
+        net.undefine()
+    assert name not in {n["name"] for n in svc.get("/hosts/th/networks").json()}
+
+
+def test_net_cli_commands(services, testhost, cleanup_networks, tmp_path):
+    served = services.serve()
+    env = os.environ | {
+        "PLUGBOARD_URL": served.settings.api_url,
+        "PLUGBOARD_TOKEN": served.token,
+        "COLUMNS": "200",
+    }
+
+    def plugboard(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "plugboard", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+
+    assert plugboard("host-add", "th", testhost.uri).returncode == 0
+    name, n = uniq("cli")
+    cleanup_networks.append(name)
+    definition = tmp_path / "net.xml"
+    definition.write_text(
+        f"<network><name>{name}</name><bridge name='pbc{n}'/>"
+        f"<ip address='10.69.{n}.1' prefix='24'><dhcp><range "
+        f"start='10.69.{n}.10' end='10.69.{n}.20'/></dhcp></ip></network>"
+    )
+    defined = plugboard("net-define", str(definition), "--host", "th", "--start")
+    assert defined.returncode == 0, defined.stderr
+    listed = json.loads(plugboard("net-list", "--host", "th", "-o", "json").stdout)
+    assert {"name": name, "active": True}.items() <= next(
+        x for x in listed if x["name"] == name
+    ).items()
+    dumped = plugboard("net-dumpxml", name, "--host", "th").stdout
+    assert dumped == testhost.conn.networkLookupByName(name).XMLDesc(0)
+    assert format_network(parse_network(dumped)) == dumped
+    updated = plugboard(
+        "net-update",
+        name,
+        "add-last",
+        "ip-dhcp-host",
+        f"<host mac='52:54:00:69:00:01' ip='10.69.{n}.5'/>",
+        "--host",
+        "th",
+    )
+    assert updated.returncode == 0, updated.stderr
+    assert f"10.69.{n}.5" in plugboard("net-dumpxml", name, "--host", "th").stdout
+    assert plugboard("net-autostart", name, "--host", "th").returncode == 0
+    assert testhost.conn.networkLookupByName(name).autostart() == 1
+    assert plugboard("net-autostart", name, "--host", "th", "--disable").returncode == 0
+    assert plugboard("net-leases", name, "--host", "th").returncode == 0
+    assert plugboard("net-stop", name, "--host", "th").returncode == 0
+    bad = plugboard("net-start", "nothing", "--host", "th")
+    assert bad.returncode == 1 and "no network 'nothing'" in bad.stderr
+    assert plugboard("net-undefine", name, "--host", "th").returncode == 0
+    assert name not in libvirt_networks(testhost)
