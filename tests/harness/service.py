@@ -79,9 +79,9 @@ class ServiceFactory:
         }
         return Settings(**(values | overrides))
 
-    def make(self, **overrides) -> Service:
+    def make(self, connector=local_only, **overrides) -> Service:
         settings = self.settings(**overrides)
-        app = create_app(settings, connector=local_only)
+        app = create_app(settings, connector=connector)
         service = Service(settings, app, TestClient(app))
         self.made.append(service)
         return service

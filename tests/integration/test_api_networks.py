@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import libvirt
 import pytest
@@ -310,6 +311,7 @@ def test_macvtap_pools_spread_guests_and_passthrough_is_exclusive(
 
 
 def test_changes_made_behind_plugboards_back_show_up_at_once(svc, testhost):
+    assert svc.get("/hosts/th").json()["state"] == "connected"  # events flow from now on
     name, n = uniq("virsh")
     testhost.conn.networkDefineXML(f"<network><name>{name}</name><bridge name='pbv{n}'/></network>")
     try:
@@ -321,6 +323,21 @@ def test_changes_made_behind_plugboards_back_show_up_at_once(svc, testhost):
         net.destroy()
         net.undefine()
     assert name not in {n["name"] for n in svc.get("/hosts/th/networks").json()}
+
+    # libvirt's lifecycle events put them in the log, by "libvirt".
+    def logged():
+        page = svc.get("/events", params={"target": f"hosts/th/networks/{name}"}).json()
+        return [(e["actor"], e["action"]) for e in reversed(page["items"])]
+
+    deadline = time.monotonic() + 10
+    while len(logged()) < 4 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert logged() == [
+        ("libvirt", "network defined"),
+        ("libvirt", "network started"),
+        ("libvirt", "network stopped"),
+        ("libvirt", "network undefined"),
+    ]
 
 
 def test_net_cli_commands(services, testhost, cleanup_networks, tmp_path):

@@ -33,6 +33,7 @@ def start_services(settings: Settings, connector: Connector = libvirt.open) -> S
         workers=settings.host_workers,
         call_timeout=settings.host_call_timeout,
         reconnect_max_delay=settings.reconnect_max_delay,
+        on_event=lambda event: audit.record_host_event(store, event),
     )
     with store.session() as db:
         ensure_admin_token(db, settings.token_file)

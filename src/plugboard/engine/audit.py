@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from plugboard.hosts import HostEvent
+from plugboard.store import Store
 from plugboard.store.models import Event, utcnow
 
 
@@ -41,6 +43,21 @@ def record(
             duration_ms=duration_ms,
         )
     )
+
+
+def record_host_event(store: Store, event: HostEvent) -> None:
+    """What libvirt reports (a network started by virsh, say) goes into the log too, by
+    'libvirt': changes made behind plugboard's back are seen."""
+    with store.session() as db:
+        record(
+            db,
+            actor="libvirt",
+            action=f"{event.kind} {event.what}",
+            target=f"hosts/{event.host}/{event.kind}s/{event.name}",
+            status=0,
+            result="event",
+            duration_ms=0.0,
+        )
 
 
 def list_events(session: Session, *, target: str | None, limit: int, offset: int) -> EventPage:

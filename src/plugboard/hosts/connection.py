@@ -49,6 +49,25 @@ class HostState(enum.StrEnum):
 
 
 @dataclass(frozen=True)
+class HostEvent:
+    """Something libvirt reported about an object on a host."""
+
+    host: str
+    kind: str  # "network"
+    name: str
+    what: str  # "defined", "undefined", "started", "stopped"
+
+
+EventSink = Callable[[HostEvent], None]
+NETWORK_EVENTS = {
+    libvirt.VIR_NETWORK_EVENT_DEFINED: "defined",
+    libvirt.VIR_NETWORK_EVENT_UNDEFINED: "undefined",
+    libvirt.VIR_NETWORK_EVENT_STARTED: "started",
+    libvirt.VIR_NETWORK_EVENT_STOPPED: "stopped",
+}
+
+
+@dataclass(frozen=True)
 class HostInfo:
     """What the host told us when we connected."""
 
@@ -85,12 +104,14 @@ class HostConnection:
         workers: int = 4,
         call_timeout: float = 30.0,
         reconnect_max_delay: float = 30.0,
+        on_event: EventSink | None = None,
     ) -> None:
         self.name = name
         self.uri = uri
         self._connector = connector
         self._call_timeout = call_timeout
         self._max_delay = reconnect_max_delay
+        self._on_event = on_event
         self._pool = concurrent.futures.ThreadPoolExecutor(workers, f"libvirt-{name}")
         self._lock = threading.Lock()
         self._conn: libvirt.virConnect | None = None
@@ -158,15 +179,37 @@ class HostConnection:
             self._mark_unreachable(_message(err))
             raise HostUnreachable(f"host '{self.name}' is unreachable: {self.error}") from err
         conn.registerCloseCallback(self._on_close, None)
+        if self._on_event is not None:
+            conn.networkEventRegisterAny(
+                None, libvirt.VIR_NETWORK_EVENT_ID_LIFECYCLE, self._network_event, None
+            )
         self._conn, self.info = conn, info
         self.state, self.error = HostState.CONNECTED, None
         self.connected_since = datetime.now(UTC)
         log.info("host %s: connected to %s", self.name, self.uri)
         return conn
 
+    def _network_event(
+        self, _conn, net: libvirt.virNetwork, event: int, _detail: int, _opaque
+    ) -> None:
+        """libvirt says a network was defined, undefined, started or stopped: by plugboard or
+        by anyone else (virsh, virt-manager)."""
+        kind = NETWORK_EVENTS.get(event, f"event {event}")
+        try:
+            self._on_event(HostEvent(self.name, "network", net.name(), kind))
+        except Exception:  # an event sink must never break libvirt's event loop
+            log.exception("host %s: recording a network event failed", self.name)
+
     # --- losing and regaining the connection ---------------------------------------------
     def _on_close(self, conn: libvirt.virConnect, reason: int, _opaque) -> None:
-        self._lost(conn, f"connection closed by libvirt (reason {reason})")
+        # This runs on libvirt's event loop thread: closing the connection or waiting for our
+        # lock here would stall every host's events and keepalives. Hand it to a thread.
+        threading.Thread(
+            target=self._lost,
+            name=f"lost-{self.name}",
+            daemon=True,
+            args=(conn, f"connection closed by libvirt (reason {reason})"),
+        ).start()
 
     def _lost(self, conn: libvirt.virConnect, message: str) -> None:
         with self._lock:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from plugboard.errors import HostNotFound
-from plugboard.hosts.connection import Connector, HostConnection
+from plugboard.hosts.connection import Connector, EventSink, HostConnection
 
 
 class HostRegistry:
@@ -16,9 +16,11 @@ class HostRegistry:
         workers: int = 4,
         call_timeout: float = 30.0,
         reconnect_max_delay: float = 30.0,
+        on_event: EventSink | None = None,
     ) -> None:
         self._connector = connector
         self._options = {
+            "on_event": on_event,
             "workers": workers,
             "call_timeout": call_timeout,
             "reconnect_max_delay": reconnect_max_delay,
