@@ -250,6 +250,9 @@ def test_a_guest_lease_is_reported_with_its_vm_and_vnic(svc, testhost, cleanup_n
         # In use: deleting needs force, and says who uses it.
         refused = assert_problem(svc.delete(f"/hosts/th/networks/{name}"), 409, "NETWORK_IN_USE")
         assert refused["vms"] == [guest.name]
+        assert name in libvirt_networks(testhost)
+        assert svc.delete(f"/hosts/th/networks/{name}", params={"force": True}).status_code == 204
+        assert name not in libvirt_networks(testhost)
     finally:
         guests.cleanup()
 
