@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -42,6 +45,22 @@ class Service:
     @property
     def auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
+
+    def cli(self, *args: str, token: str | None = None) -> subprocess.CompletedProcess:
+        """Run the real `plugboard` command, as a user would, against this (served) service."""
+        env = os.environ | {
+            "PLUGBOARD_URL": self.settings.api_url,
+            "PLUGBOARD_TOKEN": token or self.token,
+            "COLUMNS": "200",
+        }
+        return subprocess.run(
+            [sys.executable, "-m", "plugboard", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
 
     def request(
         self, method: str, path: str, headers: dict | None = None, **kwargs

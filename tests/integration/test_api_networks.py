@@ -2,9 +2,6 @@
 
 import itertools
 import json
-import os
-import subprocess
-import sys
 import time
 
 import libvirt
@@ -345,22 +342,7 @@ def test_changes_made_behind_plugboards_back_show_up_at_once(svc, testhost):
 
 def test_net_cli_commands(services, testhost, cleanup_networks, tmp_path):
     served = services.serve()
-    env = os.environ | {
-        "PLUGBOARD_URL": served.settings.api_url,
-        "PLUGBOARD_TOKEN": served.token,
-        "COLUMNS": "200",
-    }
-
-    def plugboard(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "plugboard", *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=60,
-            check=False,
-        )
-
+    plugboard = served.cli
     assert plugboard("host-add", "th", testhost.uri).returncode == 0
     name, n = uniq("cli")
     cleanup_networks.append(name)

@@ -15,21 +15,8 @@ def served(services):
     return services.serve()
 
 
-def plugboard(served, *args: str, token: str | None = None) -> subprocess.CompletedProcess:
-    """Run the real console script, as a user would, with the service's URL and token."""
-    env = os.environ | {
-        "PLUGBOARD_URL": served.settings.api_url,
-        "PLUGBOARD_TOKEN": token or served.token,
-        "COLUMNS": "200",
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "plugboard", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=30,
-        check=False,
-    )
+def plugboard(served, *args: str, token: str | None = None):
+    return served.cli(*args, token=token)
 
 
 def test_host_commands_tables_and_json(served, testhost: TestHost):

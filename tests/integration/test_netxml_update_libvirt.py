@@ -6,24 +6,9 @@ import itertools
 import libvirt
 import pytest
 
+from plugboard.engine.networks import COMMANDS, SECTIONS
 from plugboard.netxml import NetworkXMLError, apply_update, format_network, parse_network
 from tests.harness import TestHost
-
-COMMANDS = {"modify": 1, "delete": 2, "add-last": 3, "add-first": 4}
-SECTIONS = {
-    "bridge": 1,
-    "domain": 2,
-    "ip": 3,
-    "ip-dhcp-host": 4,
-    "ip-dhcp-range": 5,
-    "forward": 6,
-    "forward-interface": 7,
-    "forward-pf": 8,
-    "portgroup": 9,
-    "dns-host": 10,
-    "dns-txt": 11,
-    "dns-srv": 12,
-}
 
 NAT = """<network><name>{name}</name><uuid>{uuid}</uuid><forward mode='nat'/>
 <bridge name='{bridge}' stp='off'/><mac address='52:54:00:1a:2b:3c'/>

@@ -31,20 +31,29 @@ from plugboard.netxml import (
 from plugboard.netxml.addresses import Address
 from plugboard.netxml.validate import subnet_of
 
-COMMANDS = {"modify": 1, "delete": 2, "add-last": 3, "add": 3, "add-first": 4}
+COMMANDS = {
+    "modify": libvirt.VIR_NETWORK_UPDATE_COMMAND_MODIFY,
+    "delete": libvirt.VIR_NETWORK_UPDATE_COMMAND_DELETE,
+    "add-last": libvirt.VIR_NETWORK_UPDATE_COMMAND_ADD_LAST,
+    "add": libvirt.VIR_NETWORK_UPDATE_COMMAND_ADD_LAST,
+    "add-first": libvirt.VIR_NETWORK_UPDATE_COMMAND_ADD_FIRST,
+}
 SECTIONS = {
-    "bridge": 1,
-    "domain": 2,
-    "ip": 3,
-    "ip-dhcp-host": 4,
-    "ip-dhcp-range": 5,
-    "forward": 6,
-    "forward-interface": 7,
-    "forward-pf": 8,
-    "portgroup": 9,
-    "dns-host": 10,
-    "dns-txt": 11,
-    "dns-srv": 12,
+    name: getattr(libvirt, "VIR_NETWORK_SECTION_" + name.upper().replace("-", "_"))
+    for name in (
+        "bridge",
+        "domain",
+        "ip",
+        "ip-dhcp-host",
+        "ip-dhcp-range",
+        "forward",
+        "forward-interface",
+        "forward-pf",
+        "portgroup",
+        "dns-host",
+        "dns-txt",
+        "dns-srv",
+    )
 }
 USER_ALIAS = "ua-"
 
