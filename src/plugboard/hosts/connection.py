@@ -180,9 +180,12 @@ class HostConnection:
             raise HostUnreachable(f"host '{self.name}' is unreachable: {self.error}") from err
         conn.registerCloseCallback(self._on_close, None)
         if self._on_event is not None:
-            conn.networkEventRegisterAny(
-                None, libvirt.VIR_NETWORK_EVENT_ID_LIFECYCLE, self._network_event, None
-            )
+            try:
+                conn.networkEventRegisterAny(
+                    None, libvirt.VIR_NETWORK_EVENT_ID_LIFECYCLE, self._network_event, None
+                )
+            except libvirt.libvirtError as err:  # a driver without events: reads still work
+                log.warning("host %s: no network events: %s", self.name, _message(err))
         self._conn, self.info = conn, info
         self.state, self.error = HostState.CONNECTED, None
         self.connected_since = datetime.now(UTC)
@@ -194,11 +197,18 @@ class HostConnection:
     ) -> None:
         """libvirt says a network was defined, undefined, started or stopped: by plugboard or
         by anyone else (virsh, virt-manager)."""
-        kind = NETWORK_EVENTS.get(event, f"event {event}")
+        found = HostEvent(
+            self.name, "network", net.name(), NETWORK_EVENTS.get(event, f"event {event}")
+        )
+        # Recorded on this host's threads: libvirt's event loop thread must not wait for I/O.
+        with contextlib.suppress(RuntimeError):  # the host is being removed
+            self._pool.submit(self._deliver, found)
+
+    def _deliver(self, event: HostEvent) -> None:
         try:
-            self._on_event(HostEvent(self.name, "network", net.name(), kind))
-        except Exception:  # an event sink must never break libvirt's event loop
-            log.exception("host %s: recording a network event failed", self.name)
+            self._on_event(event)
+        except Exception:  # a failing sink must not end the host's threads
+            log.exception("host %s: recording %s failed", self.name, event)
 
     # --- losing and regaining the connection ---------------------------------------------
     def _on_close(self, conn: libvirt.virConnect, reason: int, _opaque) -> None:
