@@ -10,12 +10,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from tests.harness import GuestFactory, NetworkFactory, TestHost
 from tests.harness.postgres import PostgresServer
 from tests.harness.service import ServiceFactory
 
 INTEGRATION = Path(__file__).parent / "integration"
+
+# CI runs the property tests on a fixed sequence of examples, so a red run can be repeated;
+# local runs draw new examples each time and keep exploring.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
