@@ -1,0 +1,62 @@
+"""The vNIC planner: DESIGN.md's rules as plain data in, plans out."""
+
+import pytest
+
+from plugboard.vnic import PlanError, Source, Vnic, plan
+
+LAB = Source("network", network="lab")
+PROD = Source("network", network="prod")
+MACVTAP = Source("direct", dev="eth1", mode="bridge", attachment="macvtap")
+NIC = Vnic("nic1", "52:54:00:00:00:01", source=LAB)
+
+
+@pytest.mark.parametrize(
+    ("current", "desired", "kinds", "keeps_pci"),
+    [
+        (NIC, NIC.with_(source=PROD), ("live-update",), True),
+        (NIC, NIC.with_(linked=False), ("live-update",), True),
+        (NIC, NIC.with_(source=None), ("live-update",), True),
+        (
+            NIC,
+            NIC.with_(source=Source("network", network="lab", portgroup="eng")),
+            ("live-update",),
+            True,
+        ),
+        (NIC, NIC.with_(bandwidth=(("inbound.average", 1000),)), ("live-update",), True),
+        (NIC, NIC.with_(mac="52:54:00:00:00:02"), ("unplug", "plug"), True),
+        (NIC, NIC.with_(model="e1000"), ("unplug", "plug"), True),
+        (NIC, NIC.with_(source=MACVTAP), ("unplug", "plug"), True),
+        (NIC, NIC.with_(plugged=False), ("unplug",), True),
+        (NIC.with_(plugged=False), NIC, ("plug",), False),
+        (NIC.with_(plugged=False), NIC.with_(plugged=False, source=PROD), ("config-only",), True),
+        (NIC, NIC, ("none",), True),
+        (None, NIC, ("plug",), False),
+        (None, NIC.with_(plugged=False), ("config-only",), True),
+        (NIC.with_(plugged=False), None, ("config-only",), True),
+    ],
+)
+def test_running_vm(current, desired, kinds, keeps_pci):
+    result = plan(current, desired, vm_running=True)
+    assert result.kinds == kinds
+    assert result.keeps_pci_address is keeps_pci
+    assert all(action.reason for action in result.actions)
+
+
+@pytest.mark.parametrize(
+    "desired",
+    [NIC.with_(mac="52:54:00:00:00:09"), NIC.with_(plugged=False), NIC.with_(source=MACVTAP), None],
+)
+def test_a_stopped_vm_only_changes_its_definition(desired):
+    assert plan(NIC, desired, vm_running=False).kinds == ("config-only",)
+
+
+def test_a_plugged_vnic_of_a_running_vm_cannot_be_removed():
+    with pytest.raises(PlanError) as caught:
+        plan(NIC, None, vm_running=True)
+    assert caught.value.code == "CANNOT_REMOVE_ACTIVE_DEVICE"
+
+
+def test_plug_says_how_the_cable_goes_in():
+    assert "unlinked" in plan(None, NIC.with_(linked=False), vm_running=True).actions[0].reason
+    assert NIC.with_(linked=False).active is False
+    assert NIC.alias == "ua-nic1"
