@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from plugboard.engine.hosts import URI_REGEX, check_uri
+from plugboard.engine.networks import COMMANDS, SECTIONS
 from plugboard.errors import InvalidInput
 
 Name = Annotated[
@@ -180,21 +181,9 @@ class NetworkUpdate(BaseModel):
     """One virNetworkUpdate: `xml` is the section's element, e.g. <host mac=... ip=.../>."""
 
     model_config = ConfigDict(extra="forbid")
-    command: Literal["add-first", "add-last", "add", "modify", "delete"]
-    section: Literal[
-        "bridge",
-        "domain",
-        "ip",
-        "ip-dhcp-host",
-        "ip-dhcp-range",
-        "forward",
-        "forward-interface",
-        "forward-pf",
-        "portgroup",
-        "dns-host",
-        "dns-txt",
-        "dns-srv",
-    ]
+    # The names libvirt's update codes are kept under, in one place (plugboard.engine.networks).
+    command: Literal[tuple(COMMANDS)]  # type: ignore[valid-type]
+    section: Literal[tuple(SECTIONS)]  # type: ignore[valid-type]
     xml: Annotated[str, StringConstraints(min_length=1, max_length=65536)]
     parent_index: int = Field(
         -1, ge=-1, le=1024, description="Which <ip> (for DHCP sections); -1: the usual one"
