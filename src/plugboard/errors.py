@@ -41,6 +41,13 @@ class InvalidInput(PlugboardError):
     title = "Invalid input."
 
 
+class MacAddressInvalid(InvalidInput):
+    """Not a MAC a NIC may have: malformed, multicast, or all zeros."""
+
+    code = "MAC_ADDRESS_INVALID"
+    title = "Invalid MAC address."
+
+
 # --- who is asking ----------------------------------------------------------------------
 class Unauthorized(PlugboardError):
     """No token, or a token that is unknown or revoked. Send a valid bearer token."""
@@ -82,6 +89,21 @@ class TokenNotFound(NotFound):
     title = "Token not found."
 
 
+class VmNotFound(NotFound):
+    code = "VM_NOT_FOUND"
+    title = "VM not found."
+
+
+class VnicNotFound(NotFound):
+    code = "VNIC_NOT_FOUND"
+    title = "VM network interface not found."
+
+
+class TemplateNotFound(NotFound):
+    code = "TEMPLATE_NOT_FOUND"
+    title = "Template not found."
+
+
 class Conflict(PlugboardError):
     """The request clashes with the current state (a name taken, an object in use)."""
 
@@ -110,6 +132,54 @@ class TokenExists(Conflict):
     title = "Token already exists."
 
 
+class VmExists(Conflict):
+    code = "VM_EXISTS"
+    title = "VM already exists."
+
+
+class VnicExists(Conflict):
+    code = "VNIC_EXISTS"
+    title = "VM network interface already exists."
+
+
+class VmStateConflict(Conflict):
+    """The VM is not in a state that allows this (e.g. starting a running VM)."""
+
+    code = "VM_STATE_CONFLICT"
+    title = "The VM's state does not allow this."
+
+
+class CannotRemoveActiveDevice(Conflict):
+    """A plugged vNIC of a running VM. Unplug it first, or stop the VM."""
+
+    code = "CANNOT_REMOVE_ACTIVE_DEVICE"
+    title = "Cannot remove a plugged network interface of a running VM."
+
+
+class MacAddressInUse(Conflict):
+    code = "MAC_ADDRESS_IN_USE"
+    title = "MAC address in use."
+
+
+class MacPoolExhausted(Conflict):
+    """No free MAC is left in the pool's ranges. Add a range, or free a MAC."""
+
+    code = "MAC_POOL_EXHAUSTED"
+    title = "MAC pool exhausted."
+
+
+class UpdateVnicFailed(Conflict):
+    """libvirt refused a step of a vNIC change; everything done before it was undone. The
+    detail is libvirt's message; `rollback_errors` lists undo steps that failed, if any."""
+
+    code = "UPDATE_VNIC_FAILED"
+    title = "Failed to update VM Network Interface."
+    error_code = 51  # oVirt's numeric code for the same failure
+
+    def __init__(self, detail: str, **extra) -> None:
+        super().__init__(detail, error_code=self.error_code, **extra)
+
+
 class PreconditionFailed(PlugboardError):
     """The object changed since the client read it (stale If-Match). Read it again, retry."""
 
@@ -135,3 +205,12 @@ class HostUnreachable(HostError):
 class HostTimeout(HostError):
     code = "HOST_TIMEOUT"
     title = "Host did not answer in time."
+
+
+class HotunplugTimeout(PlugboardError):
+    """The guest did not release the card in time (no ACPI hot-plug support, hung, or busy).
+    The vNIC stays plugged; `vnic` shows its real state. Retry, or stop the VM."""
+
+    code = "HOTUNPLUG_TIMEOUT"
+    status = 504
+    title = "The guest did not acknowledge the hot-unplug."

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     reconnect_max_delay: float = Field(
         30.0, gt=0, description="Longest wait between reconnect attempts."
     )
+    hotunplug_timeout: float = Field(
+        30.0, gt=0, le=600, description="Seconds a guest has to release a hot-unplugged card."
+    )
 
     @property
     def token_file(self) -> Path:

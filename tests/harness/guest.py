@@ -143,6 +143,11 @@ class Guest:
                 return
         raise self._fail(f"the guest agent did not answer within {timeout} s")
 
+    def reconnect(self, timeout: float = 60) -> None:
+        """After the VM was started again: a new agent socket, a new boot to wait for."""
+        self.agent.close()
+        self.wait_ready(timeout)
+
     def run(self, script: str, timeout: float = 30) -> CommandResult:
         result = self.agent.call(script, timeout)
         if result is None:
@@ -286,15 +291,22 @@ class GuestFactory:
         name: str | None = None,
         nics: list[NicSpec] | None = None,
         wait: bool = True,
+        persistent: bool = False,
     ) -> Guest:
-        """Boot a guest with one virtio NIC per network (aliases ua-nic1, ...), or `nics`."""
+        """Boot a guest with one virtio NIC per network (aliases ua-nic1, ...), or `nics`;
+        `persistent`: a defined VM (it can be stopped and started again), not a transient one."""
         name = name or f"pbtest-g{next(self._serial)}"
         nics = (
             nics
             if nics is not None
             else [NicSpec(network=net, alias=f"ua-nic{i}") for i, net in enumerate(networks, 1)]
         )
-        dom = self.host.conn.createXML(self.domain_xml(name, nics))
+        xml = self.domain_xml(name, nics)
+        if persistent:
+            dom = self.host.conn.defineXML(xml)
+            dom.create()
+        else:
+            dom = self.host.conn.createXML(xml)
         guest = Guest(self.host, dom)
         self.booted.append(guest)
         if wait:
@@ -311,6 +323,12 @@ class GuestFactory:
                     libvirt.VIR_ERR_NO_DOMAIN,
                     libvirt.VIR_ERR_OPERATION_INVALID,
                 ):
+                    raise
+            try:
+                if guest.dom.isPersistent():
+                    guest.dom.undefine()
+            except libvirt.libvirtError as err:
+                if err.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
                     raise
             for suffix in (".console", ".agent"):
                 (self.host.guest_dir / f"{guest.name}{suffix}").unlink(missing_ok=True)

@@ -199,3 +199,186 @@ class LeaseOut(BaseModel):
     client_id: str | None
     vm: str | None = Field(description="The VM whose vNIC has this MAC, when known")
     vnic: str | None
+
+
+# --- VMs and vNICs -----------------------------------------------------------------------------
+NicName = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"),
+    Field(description="1-32 of letters, digits, '_', '-' (kept as the libvirt alias ua-<name>)."),
+]
+IfName = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,15}$"),
+    Field(description="A host interface name (at most 15 characters)."),
+]
+Mac = Annotated[str, Field(description="aa:bb:cc:dd:ee:ff; unicast, not all zeros.")]
+NicModel = Literal[
+    "virtio", "e1000", "e1000e", "rtl8139", "ne2k_pci", "pcnet", "i82551", "i82557b", "i82559er"
+]
+
+
+class NetworkSource(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["network"]
+    network: Name
+    portgroup: Name | None = None
+
+
+class BridgeSource(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["bridge"]
+    bridge: IfName
+
+
+class OvsSource(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["ovs"]
+    bridge: IfName
+
+
+class DirectSource(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["direct"]
+    dev: IfName
+    mode: Literal["bridge", "vepa", "private", "passthrough"] = "vepa"
+
+
+VnicSource = Annotated[
+    NetworkSource | BridgeSource | OvsSource | DirectSource,
+    Field(discriminator="type", description="Where the cable goes; null: no network."),
+]
+Rate = Annotated[int, Field(ge=1, le=2**32 - 1)]
+
+
+class InboundLimits(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    average: Rate = Field(description="kilobytes/s")
+    peak: Rate | None = None
+    burst: Rate | None = Field(None, description="kilobytes")
+    floor: Rate | None = Field(None, description="guaranteed kilobytes/s (networks with QoS)")
+
+
+class OutboundLimits(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    average: Rate = Field(description="kilobytes/s")
+    peak: Rate | None = None
+    burst: Rate | None = Field(None, description="kilobytes")
+
+
+class Bandwidth(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    inbound: InboundLimits | None = None
+    outbound: OutboundLimits | None = None
+
+
+class VlanIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tags: list[Annotated[int, Field(ge=0, le=4095)]] = Field(min_length=1, max_length=64)
+    trunk: bool = False
+
+
+class VnicFields(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    mac: Mac | None = Field(None, description="Left out: the next free MAC of the pool.")
+    model: NicModel = "virtio"
+    source: VnicSource | None = None
+    plugged: bool = True
+    linked: bool = True
+    bandwidth: Bandwidth | None = None
+    vlan: VlanIn | None = None
+
+
+class VnicCreate(VnicFields):
+    name: NicName | None = Field(None, description="Left out: nic1, nic2, ...")
+
+
+class VnicPatch(BaseModel):
+    """Only the fields sent change; `source: null` means no network."""
+
+    model_config = ConfigDict(extra="forbid")
+    mac: Mac | None = None
+    model: NicModel | None = None
+    source: VnicSource | None = None
+    plugged: bool | None = None
+    linked: bool | None = None
+    bandwidth: Bandwidth | None = None
+    vlan: VlanIn | None = None
+
+
+class VnicOut(BaseModel):
+    name: str
+    mac: str
+    model: str
+    source: dict | None = Field(description="{type: network|bridge|ovs|direct, ...}; null: none")
+    plugged: bool
+    linked: bool
+    active: bool = Field(description="plugged and linked")
+    bandwidth: dict | None
+    vlan: dict | None
+    target_dev: str | None = Field(description="The host's tap/macvtap while the VM runs")
+    pci_address: str | None = Field(description="domain:bus:slot.function, as the guest sees it")
+    ips: list[str] = Field(description="From the network's DHCP leases")
+    etag: str = Field(description="Send as If-Match to change only what you read")
+
+
+class ActionOut(BaseModel):
+    kind: Literal["live-update", "unplug", "plug", "config-only", "none"]
+    reason: str
+    keeps_pci_address: bool
+
+
+class VnicChange(BaseModel):
+    applied: bool = Field(description="false for a dry run (nothing changed)")
+    plan: list[ActionOut]
+    keeps_pci_address: bool
+    vnic: VnicOut | None
+    notes: list[str] = []
+
+
+class Boot(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kernel: str | None = Field(None, description="Path on the host")
+    initrd: str | None = None
+    cmdline: str | None = Field(None, max_length=4096)
+    disk: str | None = Field(None, description="A disk image path on the host (raw or .qcow2)")
+
+
+class VmCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Name
+    memory_mib: int = Field(256, ge=16, le=4 * 1024 * 1024)
+    vcpus: int = Field(1, ge=1, le=256)
+    boot: Boot
+    nics: list[VnicCreate] = Field([], max_length=28)
+    domain_type: DomainType = Field("auto", description="auto: the host's setting")
+
+
+class VmSummary(BaseModel):
+    name: str
+    uuid: str
+    state: str = Field(description="running, paused, shut-off, shutting-down, crashed, ...")
+    persistent: bool
+    autostart: bool
+    memory_mib: int
+    vcpus: int
+    domain_type: str | None
+
+
+class VmOut(VmSummary):
+    nics: list[VnicOut]
+
+
+class MacPoolOut(BaseModel):
+    name: str
+    ranges: list[str] = Field(description="FROM-TO, inclusive")
+    allow_duplicates: bool
+    size: int
+
+
+class MacPoolIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ranges: list[Annotated[str, StringConstraints(max_length=40)]] = Field(
+        min_length=1, max_length=64
+    )
+    allow_duplicates: bool = False

@@ -52,6 +52,10 @@ class HostRegistry:
             raise HostNotFound(f"no host named '{name}'; `plugboard host-list` shows the hosts")
         return connection
 
+    def all(self) -> list[HostConnection]:
+        with self._lock:
+            return list(self._hosts.values())
+
     def remove(self, name: str) -> None:
         with self._lock:
             connection = self._hosts.pop(name, None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, Float, Integer, String, Text, TypeDecorator
+from sqlalchemy import Boolean, DateTime, Float, Integer, String, Text, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -72,3 +72,13 @@ class Event(Base):
     result: Mapped[str] = mapped_column(String(64))
     detail: Mapped[str | None] = mapped_column(Text, default=None)
     duration_ms: Mapped[float] = mapped_column(Float)
+
+
+class MacPool(Base):
+    """Where new vNICs' MACs come from: ranges, and whether a MAC may be used twice."""
+
+    __tablename__ = "mac_pools"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    ranges: Mapped[str] = mapped_column(Text)  # "from-to" pairs, one per line
+    allow_duplicates: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -34,9 +34,15 @@ class Source:
     bridge: str | None = None
     dev: str | None = None
     mode: str | None = None  # direct: bridge, vepa, private, passthrough
-    vlan: tuple[int, ...] = ()
-    trunk: bool = False
     attachment: Attachment = "tap"
+
+
+@dataclass(frozen=True)
+class Vlan:
+    """VLAN tags of the port (libvirt applies them on Open vSwitch and some SR-IOV NICs)."""
+
+    tags: tuple[int, ...]
+    trunk: bool = False
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,7 @@ class Vnic:
     plugged: bool = True
     linked: bool = True
     bandwidth: tuple[tuple[str, int], ...] = field(default=())  # (("inbound.average", 1000),)
+    vlan: Vlan | None = None
 
     @property
     def active(self) -> bool:

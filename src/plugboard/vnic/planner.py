@@ -114,6 +114,7 @@ def _plugged_to_plugged(current: Vnic, desired: Vnic) -> Plan:
             ("source", current.source, desired.source),
             ("link", current.linked, desired.linked),
             ("QoS", current.bandwidth, desired.bandwidth),
+            ("VLAN", current.vlan, desired.vlan),
         )
         if a != b
     ]

@@ -1,0 +1,351 @@
+"""vNICs of running VMs, seen from inside booted guests: link, re-wire, plug, MAC change,
+rollback, removal rules, concurrency, and how a stopped VM starts."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import re
+import subprocess
+import time
+
+import libvirt
+import pytest
+from lxml import etree
+
+from plugboard.vnic.xml import NS
+from tests.harness import Guest, GuestFactory, NetworkFactory, TestHost, TestNetwork
+from tests.unit.test_api_auth import assert_problem
+
+VM = "/hosts/th/vms"
+
+
+@pytest.fixture
+def svc(services, testhost: TestHost):
+    service = services.make()
+    created = service.post(
+        "/hosts", json={"name": "th", "uri": testhost.uri, "domain_type": "qemu"}
+    )
+    assert created.status_code == 201, created.text
+    return service
+
+
+@pytest.fixture
+def two_networks(networks: NetworkFactory) -> tuple[TestNetwork, TestNetwork]:
+    return networks.create(), networks.create()
+
+
+@pytest.fixture
+def guest(guests: GuestFactory, two_networks) -> Guest:
+    """A defined (persistent), running guest with nic1 on the first network."""
+    return guests.boot(two_networks[0].name, persistent=True)
+
+
+def nic_path(guest: Guest, nic: str = "nic1") -> str:
+    return f"{VM}/{guest.name}/nics/{nic}"
+
+
+def xml_snapshot(dom: libvirt.virDomain) -> tuple[str, str, str | None]:
+    """The live XML, the persistent XML, and plugboard's metadata, as libvirt has them."""
+    live = dom.XMLDesc(0) if dom.isActive() else None
+    persistent = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+    try:
+        meta = dom.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, NS, 0)
+    except libvirt.libvirtError:
+        meta = None
+    return live, persistent, meta
+
+
+def guest_pci(guest: Guest, mac: str) -> str | None:
+    nic = guest.nic_by_mac(mac)
+    return nic.pci_address if nic else None
+
+
+def patch(svc, guest: Guest, body: dict, nic: str = "nic1", **headers):
+    return svc.patch(nic_path(guest, nic), json=body, headers=headers)
+
+
+# --- 1. link -----------------------------------------------------------------------------------
+def test_link_down_and_up_is_the_guests_carrier(svc, guest):
+    nic = svc.get(nic_path(guest)).json()
+    assert nic["linked"] and nic["plugged"] and nic["active"]
+    assert guest.nic_by_mac(nic["mac"]).carrier == 1
+
+    down = patch(svc, guest, {"linked": False})
+    assert down.status_code == 200, down.text
+    assert [a["kind"] for a in down.json()["plan"]] == ["live-update"]
+    assert down.json()["vnic"]["active"] is False
+    guest.wait_for("carrier 0", lambda: guest.nic_by_mac(nic["mac"]).carrier == 0)
+    link = guest.interface_xml("ua-nic1").find("link")
+    assert link is not None and link.get("state") == "down"
+
+    up = patch(svc, guest, {"linked": True})
+    assert up.status_code == 200, up.text
+    guest.wait_for("carrier 1", lambda: guest.nic_by_mac(nic["mac"]).carrier == 1)
+    assert svc.get(nic_path(guest)).json()["active"] is True
+
+
+# --- 2. re-wire --------------------------------------------------------------------------------
+def capture(host: TestHost, bridge: str, mac: str) -> subprocess.Popen:
+    """tcpdump on `bridge` in the test host: ARP and RARP frames from `mac`."""
+    proc = subprocess.Popen(
+        [
+            "ip", "netns", "exec", host.netns,
+            "tcpdump", "-l", "-n", "-e", "-i", bridge, "-c", "50",
+            f"ether src {mac} and (arp or rarp)",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    time.sleep(1.0)  # tcpdump is listening once it has opened the bridge
+    return proc
+
+
+def test_rewire_keeps_the_pci_address_announces_and_leases_on_the_new_network(
+    svc, guest, two_networks, testhost
+):
+    net_a, net_b = two_networks
+    before = svc.get(nic_path(guest)).json()
+    mac = before["mac"]
+    guest.wait_for_address(mac, net_a.subnet)
+    pci_in_guest = guest_pci(guest, mac)
+    tcpdump = capture(testhost, net_b.bridge, mac)
+    try:
+        moved = patch(svc, guest, {"source": {"type": "network", "network": net_b.name}})
+        assert moved.status_code == 200, moved.text
+        body = moved.json()
+        assert [a["kind"] for a in body["plan"]] == ["live-update"]
+        assert body["keeps_pci_address"] is True
+        assert body["vnic"]["source"] == {
+            "type": "network",
+            "network": net_b.name,
+            "portgroup": None,
+        }
+        assert body["vnic"]["pci_address"] == before["pci_address"]
+        guest.wait_for_address(mac, net_b.subnet)
+        time.sleep(1.0)
+    finally:
+        tcpdump.terminate()
+        out, _ = tcpdump.communicate(timeout=10)
+    assert guest_pci(guest, mac) == pci_in_guest
+    assert guest.interface_xml("ua-nic1").find("source").get("network") == net_b.name
+    # QEMU's announce-self: RARP from QEMU, or (virtio) a gratuitous ARP from the guest.
+    announced = [
+        line
+        for line in out.splitlines()
+        if "Reverse Request" in line or re.search(r"who-has (\S+) tell \1\b", line)
+    ]
+    assert announced, f"no announcement from {mac} on {net_b.bridge}:\n{out}"
+    after = svc.get(nic_path(guest)).json()
+    assert any(ip.startswith(str(net_b.subnet.network_address)[:-1]) for ip in after["ips"])
+
+
+# --- 3. unplug / plug --------------------------------------------------------------------------
+def test_unplug_survives_a_restart_and_plug_brings_it_back_with_its_link_state(svc, guest):
+    nic = svc.get(nic_path(guest)).json()
+    mac = nic["mac"]
+    unplugged = patch(svc, guest, {"plugged": False, "linked": False})
+    assert unplugged.status_code == 200, unplugged.text
+    assert [a["kind"] for a in unplugged.json()["plan"]] == ["unplug"]
+    guest.wait_for("the NIC to go", lambda: guest.nic_by_mac(mac) is None)
+    listed = svc.get(f"{VM}/{guest.name}/nics").json()
+    assert [(n["name"], n["plugged"], n["linked"]) for n in listed] == [("nic1", False, False)]
+    assert guest.macs() == []
+
+    assert svc.post(f"{VM}/{guest.name}/destroy").status_code == 200
+    started = svc.post(f"{VM}/{guest.name}/start")
+    assert started.status_code == 200, started.text
+    guest.reconnect()
+    assert guest.nic_by_mac(mac) is None
+    assert svc.get(nic_path(guest)).json()["plugged"] is False
+
+    plugged = patch(svc, guest, {"plugged": True})
+    assert plugged.status_code == 200, plugged.text
+    assert [a["kind"] for a in plugged.json()["plan"]] == ["plug"]
+    seen = guest.wait_for("the NIC to come back", lambda: guest.nic_by_mac(mac))
+    assert seen.carrier == 0  # it was unplugged unlinked: it comes back without cable
+    assert plugged.json()["vnic"]["pci_address"] == nic["pci_address"]
+
+
+# --- 4. MAC change ------------------------------------------------------------------------------
+def test_mac_change_replugs_into_the_same_slot(svc, guest):
+    nic = svc.get(nic_path(guest)).json()
+    old_pci = guest_pci(guest, nic["mac"])
+    changed = patch(svc, guest, {"mac": "56:6f:70:aa:00:01"})
+    assert changed.status_code == 200, changed.text
+    assert [a["kind"] for a in changed.json()["plan"]] == ["unplug", "plug"]
+    assert changed.json()["vnic"]["pci_address"] == nic["pci_address"]
+    seen = guest.wait_for("the new MAC", lambda: guest.nic_by_mac("56:6f:70:aa:00:01"))
+    assert seen.pci_address == old_pci
+    assert guest.nic_by_mac(nic["mac"]) is None
+    root = etree.fromstring(guest.dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE).encode())
+    assert root.xpath("//interface/mac/@address") == ["56:6f:70:aa:00:01"]
+
+
+# --- 5. failures leave everything as it was ------------------------------------------------------
+def test_rewire_to_a_stopped_network_fails_with_51_and_changes_nothing(
+    svc, guest, networks: NetworkFactory
+):
+    stopped = networks.create(persistent=True)
+    stopped.net.destroy()
+    before = xml_snapshot(guest.dom)
+    response = patch(svc, guest, {"source": {"type": "network", "network": stopped.name}})
+    assert_problem(response, 409, "UPDATE_VNIC_FAILED")
+    assert response.json()["error_code"] == 51
+    assert response.json()["title"] == "Failed to update VM Network Interface."
+    assert stopped.name in response.json()["detail"]
+    assert xml_snapshot(guest.dom) == before
+
+
+def normalized(xml: str) -> str:
+    """The XML without what a re-plugged card gets anew from libvirt (tap name, port id)."""
+    xml = re.sub(r"<target dev='vnet\d+'/>", "", xml)
+    return re.sub(r" portid='[^']*'", "", xml)
+
+
+def test_failed_replug_puts_the_old_card_back_into_its_slot(svc, guest, networks):
+    stopped = networks.create(persistent=True)
+    stopped.net.destroy()
+    nic = svc.get(nic_path(guest)).json()
+    before = xml_snapshot(guest.dom)
+    # A new MAC means unplug + plug; the plug fails (its network is not running) and the
+    # old card must go back as it was.
+    response = patch(
+        svc,
+        guest,
+        {"mac": "56:6f:70:aa:00:02", "source": {"type": "network", "network": stopped.name}},
+    )
+    assert_problem(response, 409, "UPDATE_VNIC_FAILED")
+    assert response.json()["rollback_errors"] == []
+    after = xml_snapshot(guest.dom)
+    assert normalized(after[0]) == normalized(before[0])
+    assert after[1:] == before[1:]
+    back = guest.wait_for("the card back", lambda: guest.nic_by_mac(nic["mac"]))
+    assert back.pci_address is not None
+
+
+def test_unknown_network_and_bad_macs_are_refused_before_anything_changes(svc, guest):
+    before = xml_snapshot(guest.dom)
+    cases = [
+        ({"source": {"type": "network", "network": "nope"}}, 404, "NETWORK_NOT_FOUND"),
+        ({"mac": "01:00:5e:00:00:01"}, 422, "MAC_ADDRESS_INVALID"),
+        ({"mac": "00:00:00:00:00:00"}, 422, "MAC_ADDRESS_INVALID"),
+        ({"mac": "zz:00:00:00:00:01"}, 422, "MAC_ADDRESS_INVALID"),
+        ({"model": "virtio-9000"}, 422, "VALIDATION_ERROR"),
+        ({"plugged": None}, 422, "VALIDATION_ERROR"),
+    ]
+    for body, status, code in cases:
+        assert_problem(patch(svc, guest, body), status, code)
+    assert_problem(patch(svc, guest, {"linked": False}, nic="nic9"), 404, "VNIC_NOT_FOUND")
+    assert xml_snapshot(guest.dom) == before
+
+
+def test_mac_in_use_and_pool_exhaustion(svc, guests, guest, two_networks):
+    other = guests.boot(two_networks[1].name)
+    other_mac = other.macs()[0]
+    before = xml_snapshot(guest.dom)
+    in_use = patch(svc, guest, {"mac": other_mac})
+    assert_problem(in_use, 409, "MAC_ADDRESS_IN_USE")
+    assert xml_snapshot(guest.dom) == before
+
+    mine = svc.get(nic_path(guest)).json()["mac"]
+    pool = svc.request("PUT", "/macpool", json={"ranges": [f"{mine}-{mine}"]})
+    assert pool.status_code == 200, pool.text
+    added = svc.post(f"{VM}/{guest.name}/nics", json={"plugged": False})
+    assert_problem(added, 409, "MAC_POOL_EXHAUSTED")
+    assert xml_snapshot(guest.dom) == before
+
+
+def test_dry_run_shows_the_plan_and_changes_nothing(svc, guest, two_networks):
+    before = xml_snapshot(guest.dom)
+    response = svc.patch(
+        nic_path(guest) + "?dry_run=true", json={"mac": "56:6f:70:aa:00:03", "linked": False}
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["applied"] is False
+    assert [a["kind"] for a in body["plan"]] == ["unplug", "plug"]
+    assert "MAC" in body["plan"][0]["reason"]
+    assert xml_snapshot(guest.dom) == before
+
+
+# --- 6. removal ---------------------------------------------------------------------------------
+def test_a_plugged_vnic_of_a_running_vm_cannot_be_removed(svc, guest):
+    before = xml_snapshot(guest.dom)
+    assert_problem(svc.delete(nic_path(guest)), 409, "CANNOT_REMOVE_ACTIVE_DEVICE")
+    assert xml_snapshot(guest.dom) == before
+    mac = svc.get(nic_path(guest)).json()["mac"]
+    assert patch(svc, guest, {"plugged": False}).status_code == 200
+    assert svc.delete(nic_path(guest)).status_code == 204
+    assert_problem(svc.get(nic_path(guest)), 404, "VNIC_NOT_FOUND")
+    live, persistent, meta = xml_snapshot(guest.dom)
+    assert mac not in live and mac not in persistent and meta is None
+    assert guest.nic_by_mac(mac) is None
+
+
+# --- 7. concurrency -------------------------------------------------------------------------------
+def test_concurrent_patches_apply_or_get_412(svc, guest, two_networks):
+    etag = svc.get(nic_path(guest)).headers["ETag"]
+    bodies = [
+        {"source": {"type": "network", "network": two_networks[i % 2].name}, "linked": i % 3 != 0}
+        for i in range(20)
+    ]
+
+    def send(body):
+        return body, patch(svc, guest, body, **{"If-Match": etag})
+
+    with concurrent.futures.ThreadPoolExecutor(20) as pool:
+        results = list(pool.map(send, bodies))
+    applied = [(body, r) for body, r in results if r.status_code == 200]
+    refused = [r for _, r in results if r.status_code != 200]
+    for r in refused:
+        assert_problem(r, 412, "PRECONDITION_FAILED")
+    assert len(applied) >= 1
+    assert len(applied) + len(refused) == 20
+    # Everyone sent the same ETag: only changes that left the vNIC as it was can follow the
+    # first applied one; the final state is the last applied request's.
+    final = svc.get(nic_path(guest)).json()
+    last_body = applied[-1][0] if len(applied) == 1 else None
+    if last_body is not None:
+        assert final["source"]["network"] == last_body["source"]["network"]
+        assert final["linked"] == last_body["linked"]
+    iface = guest.interface_xml("ua-nic1")
+    assert iface.find("source").get("network") == final["source"]["network"]
+    link = iface.find("link")
+    assert (link is None or link.get("state") == "up") == final["linked"]
+
+
+# --- 8. how a stopped VM starts ---------------------------------------------------------------
+def test_a_stopped_vm_starts_with_each_vnic_as_its_state_says(svc, guests, two_networks):
+    net = two_networks[0]
+    guest = guests.boot(net.name, persistent=True)
+    guest.dom.destroy()
+    macs = {}
+    for plugged in (True, False):
+        for linked in (True, False):
+            made = svc.post(
+                f"{VM}/{guest.name}/nics",
+                json={
+                    "source": {"type": "network", "network": net.name},
+                    "plugged": plugged,
+                    "linked": linked,
+                },
+            )
+            assert made.status_code == 201, made.text
+            assert [a["kind"] for a in made.json()["plan"]] == ["config-only"]
+            macs[(plugged, linked)] = made.json()["vnic"]["mac"]
+    assert svc.post(f"{VM}/{guest.name}/start").status_code == 200
+    guest.reconnect()
+    for (plugged, linked), mac in macs.items():
+        seen = guest.nic_by_mac(mac)
+        if not plugged:
+            assert seen is None
+            continue
+        assert seen is not None
+        if linked:
+            guest.wait_for_address(mac, net.subnet)
+        else:
+            assert guest.nic_by_mac(mac).carrier == 0
+    listed = {n["mac"]: n for n in svc.get(f"{VM}/{guest.name}/nics").json()}
+    for (plugged, linked), mac in macs.items():
+        assert (listed[mac]["plugged"], listed[mac]["linked"]) == (plugged, linked)
