@@ -4,6 +4,8 @@ rollback, removal rules, concurrency, and how a stopped VM starts."""
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
+import json
 import re
 import subprocess
 import time
@@ -14,6 +16,7 @@ from lxml import etree
 
 from plugboard.vnic.xml import NS
 from tests.harness import Guest, GuestFactory, NetworkFactory, TestHost, TestNetwork
+from tests.harness.guest import INITRD, KERNEL
 from tests.unit.test_api_auth import assert_problem
 
 VM = "/hosts/th/vms"
@@ -296,19 +299,19 @@ def test_concurrent_patches_apply_or_get_412(svc, guest, two_networks):
 
     with concurrent.futures.ThreadPoolExecutor(20) as pool:
         results = list(pool.map(send, bodies))
-    applied = [(body, r) for body, r in results if r.status_code == 200]
+    ok = [(body, r) for body, r in results if r.status_code == 200]
     refused = [r for _, r in results if r.status_code != 200]
     for r in refused:
         assert_problem(r, 412, "PRECONDITION_FAILED")
-    assert len(applied) >= 1
-    assert len(applied) + len(refused) == 20
-    # Everyone sent the same ETag: only changes that left the vNIC as it was can follow the
-    # first applied one; the final state is the last applied request's.
+    assert len(ok) + len(refused) == 20
+    # Everyone sent the same ETag: once one request changed the vNIC, the ETag changed and
+    # every later one was refused. Requests that asked for the state it already had change
+    # nothing (applied: false). So exactly one changed it, and its state is the final one.
+    changed = [body for body, r in ok if r.json()["applied"]]
+    assert len(changed) == 1, [r.json() for _, r in ok]
     final = svc.get(nic_path(guest)).json()
-    last_body = applied[-1][0] if len(applied) == 1 else None
-    if last_body is not None:
-        assert final["source"]["network"] == last_body["source"]["network"]
-        assert final["linked"] == last_body["linked"]
+    assert final["source"]["network"] == changed[0]["source"]["network"]
+    assert final["linked"] == changed[0]["linked"]
     iface = guest.interface_xml("ua-nic1")
     assert iface.find("source").get("network") == final["source"]["network"]
     link = iface.find("link")
@@ -349,3 +352,135 @@ def test_a_stopped_vm_starts_with_each_vnic_as_its_state_says(svc, guests, two_n
     listed = {n["mac"]: n for n in svc.get(f"{VM}/{guest.name}/nics").json()}
     for (plugged, linked), mac in macs.items():
         assert (listed[mac]["plugged"], listed[mac]["linked"]) == (plugged, linked)
+
+
+# --- VMs made by plugboard ------------------------------------------------------------------
+def test_vm_made_through_the_api_boots_with_its_vnics_and_no_network_becomes_a_network(
+    svc, testhost, two_networks
+):
+    net = two_networks[0]
+    name = f"pbtest-api{time.monotonic_ns() % 100000}"
+    body = {
+        "name": name,
+        "memory_mib": 160,
+        "boot": {"kernel": str(KERNEL), "initrd": str(INITRD), "cmdline": "console=ttyS0"},
+        "nics": [
+            {"source": {"type": "network", "network": net.name}},
+            {"source": None},
+            {"source": {"type": "network", "network": net.name}, "plugged": False},
+        ],
+    }
+    try:
+        made = svc.post(f"{VM}?start=true", json=body)
+        assert made.status_code == 201, made.text
+        vm = made.json()
+        assert vm["state"] == "running" and vm["domain_type"] == "qemu"
+        nics = {n["name"]: n for n in vm["nics"]}
+        assert [(n, nics[n]["plugged"], nics[n]["source"] is None) for n in sorted(nics)] == [
+            ("nic1", True, False),
+            ("nic2", True, True),
+            ("nic3", False, False),
+        ]
+        listed = {v["name"]: v for v in svc.get(VM).json()}
+        assert listed[name]["state"] == "running"
+        dom = testhost.conn.lookupByName(name)
+        live = etree.fromstring(dom.XMLDesc(0).encode())
+        # the vNIC with no network sits on the black-hole bridge without its cable
+        nonet = live.xpath("//interface[alias/@name='ua-nic2']")[0]
+        assert nonet.find("source").get("network") == "plugboard-nonet"
+        assert nonet.find("link").get("state") == "down"
+        assert nics["nic2"]["linked"] is True  # its wish, for when it gets a network
+        assert live.xpath("//interface[alias/@name='ua-nic3']") == []
+
+        def lease(mac):
+            return lambda: net.lease_for(mac)
+
+        wait = Guest(testhost, dom).wait_for
+        wait("nic1's lease", lease(nics["nic1"]["mac"]), timeout=60)
+        given = svc.patch(
+            f"{VM}/{name}/nics/nic2", json={"source": {"type": "network", "network": net.name}}
+        )
+        assert given.status_code == 200, given.text
+        assert [a["kind"] for a in given.json()["plan"]] == ["live-update"]
+        assert given.json()["vnic"]["active"] is True
+        wait("nic2's lease once it has a network", lease(nics["nic2"]["mac"]), timeout=60)
+        meta = dom.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, NS, 0)
+        assert "nic2" not in meta and "nic3" in meta  # only the unplugged one is kept there
+
+        assert_problem(svc.post(f"{VM}/{name}/start"), 409, "VM_STATE_CONFLICT")
+        assert_problem(svc.delete(f"{VM}/{name}"), 409, "VM_STATE_CONFLICT")
+        assert svc.post(f"{VM}/{name}/shutdown").status_code == 200
+        wait("ACPI power-off", lambda: not dom.isActive(), timeout=60)
+        assert svc.get(f"{VM}/{name}").json()["state"] == "shut-off"
+        assert svc.delete(f"{VM}/{name}").status_code == 204
+        assert_problem(svc.get(f"{VM}/{name}"), 404, "VM_NOT_FOUND")
+    finally:
+        with contextlib.suppress(libvirt.libvirtError):
+            dom = testhost.conn.lookupByName(name)
+            if dom.isActive():
+                dom.destroy()
+            dom.undefine()
+
+
+def test_vm_create_refuses_bad_input_and_creates_nothing(svc, testhost, two_networks):
+    before = sorted(d.name() for d in testhost.conn.listAllDomains())
+    boot = {"kernel": "/nonexistent/vmlinuz"}
+    nope = {"source": {"type": "network", "network": "nope"}}
+    cases = [
+        ({"name": "pbtest-x", "boot": {}}, 422, "VALIDATION_ERROR"),
+        ({"name": "pbtest-x", "boot": boot, "nics": [nope]}, 404, "NETWORK_NOT_FOUND"),
+        ({"name": "pbtest-x", "boot": boot, "nics": [{"mac": "ff:ff:ff:ff:ff:ff"}]}, 422,
+         "MAC_ADDRESS_INVALID"),
+        ({"name": "pbtest-x", "boot": boot, "nics": [{"name": "a"}, {"name": "a"}]}, 422,
+         "VALIDATION_ERROR"),
+        ({"name": "bad name", "boot": boot}, 422, "VALIDATION_ERROR"),
+    ]  # fmt: skip
+    for body, status, code in cases:
+        assert_problem(svc.post(VM, json=body), status, code)
+    # the kernel does not exist: libvirt defines it, QEMU cannot start it -> undefined again
+    assert_problem(
+        svc.post(f"{VM}?start=true", json={"name": "pbtest-x", "boot": boot}),
+        409,
+        "VM_STATE_CONFLICT",
+    )
+    assert sorted(d.name() for d in testhost.conn.listAllDomains()) == before
+
+
+# --- the CLI -------------------------------------------------------------------------------
+def test_cli_nic_commands(services, testhost, guests, two_networks):
+    served = services.serve()
+    assert served.post("/hosts", json={"name": "th", "uri": testhost.uri}).status_code == 201
+    net_a, net_b = two_networks
+    guest = guests.boot(net_a.name, persistent=True)
+
+    listed = served.cli("nic-list", guest.name, "--host", "th", "-o", "json")
+    assert listed.returncode == 0, listed.stderr
+    [nic] = json.loads(listed.stdout)
+    assert nic["name"] == "nic1" and nic["source"]["network"] == net_a.name
+
+    dry = served.cli(
+        "nic-set", guest.name, "nic1", "--host", "th", "--network", net_b.name, "--dry-run"
+    )
+    assert dry.returncode == 0, dry.stderr
+    assert "live-update" in dry.stdout and "nothing changed" in dry.stdout
+    assert guest.interface_xml("ua-nic1").find("source").get("network") == net_a.name
+
+    moved = served.cli("nic-set", guest.name, "nic1", "--host", "th", "--network", net_b.name)
+    assert moved.returncode == 0, moved.stderr
+    assert guest.interface_xml("ua-nic1").find("source").get("network") == net_b.name
+
+    refused = served.cli("nic-remove", guest.name, "nic1", "--host", "th")
+    assert refused.returncode == 1 and "CANNOT_REMOVE_ACTIVE_DEVICE" in refused.stderr
+    assert served.cli("nic-set", guest.name, "nic1", "--host", "th", "--unplug").returncode == 0
+    assert served.cli("nic-remove", guest.name, "nic1", "--host", "th").returncode == 0
+    assert guest.macs() == []
+
+    added = served.cli(
+        "nic-add", guest.name, "--host", "th", "--network", net_a.name, "--unlinked", "-o", "json"
+    )
+    assert added.returncode == 0, added.stderr
+    assert json.loads(added.stdout)["vnic"]["linked"] is False
+    vms = json.loads(served.cli("vm-list", "--host", "th", "-o", "json").stdout)
+    assert guest.name in [v["name"] for v in vms]
+    table = served.cli("nic-list", guest.name, "--host", "th")
+    assert f"network {net_a.name}" in table.stdout

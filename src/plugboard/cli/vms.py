@@ -1,0 +1,302 @@
+"""vm-list, vm-create, vm-start, vm-shutdown, vm-destroy, vm-delete; nic-list, nic-add, nic-set,
+nic-remove; macpool-show, macpool-set."""
+
+from __future__ import annotations
+
+import enum
+from typing import Annotated, Any
+
+import typer
+
+from plugboard.cli.networks import HostOption
+from plugboard.cli.output import Format, OutputOption, call, fail, show, stdout
+
+VM_COLUMNS = ["name", "state", "domain_type", "memory_mib", "vcpus", "persistent", "autostart"]
+NIC_COLUMNS = [
+    "name",
+    "mac",
+    "model",
+    "source",
+    "plugged",
+    "linked",
+    "active",
+    "target_dev",
+    "pci_address",
+    "ips",
+]
+
+
+class Mode(enum.StrEnum):
+    bridge = "bridge"
+    vepa = "vepa"
+    private = "private"
+    passthrough = "passthrough"
+
+
+class Link(enum.StrEnum):
+    up = "up"
+    down = "down"
+
+
+def _vms(host: str, vm: str = "") -> str:
+    return f"/hosts/{host}/vms" + (f"/{vm}" if vm else "")
+
+
+def _source_text(source: dict | None) -> str:
+    if source is None:
+        return "(no network)"
+    kind = source["type"]
+    if kind == "network":
+        port = f"/{source['portgroup']}" if source.get("portgroup") else ""
+        return f"network {source['network']}{port}"
+    if kind == "direct":
+        return f"direct {source['dev']} ({source['mode']})"
+    return f"{kind} {source.get('bridge')}"
+
+
+def _nic_rows(nics: list[dict]) -> list[dict]:
+    return [
+        n | {"source": _source_text(n["source"]), "ips": " ".join(n["ips"]) or None} for n in nics
+    ]
+
+
+# --- VMs -------------------------------------------------------------------------------------
+def vm_list(
+    ctx: typer.Context, host: HostOption = "local", output: OutputOption = Format.table
+) -> None:
+    """List every VM on the host (also those made with virsh)."""
+    show(call(ctx, "GET", _vms(host)), output, VM_COLUMNS)
+
+
+def vm_create(
+    ctx: typer.Context,
+    name: str,
+    host: HostOption = "local",
+    memory: Annotated[int, typer.Option(help="MiB.")] = 256,
+    vcpus: int = 1,
+    kernel: Annotated[str | None, typer.Option(help="Kernel path on the host.")] = None,
+    initrd: str | None = None,
+    cmdline: str | None = None,
+    disk: Annotated[str | None, typer.Option(help="Disk image path on the host.")] = None,
+    network: Annotated[
+        list[str] | None, typer.Option(help="One vNIC on this network (repeatable).")
+    ] = None,
+    domain_type: Annotated[str, typer.Option(help="auto, kvm or qemu.")] = "auto",
+    start: Annotated[bool, typer.Option(help="Start it too.")] = False,
+    output: OutputOption = Format.table,
+) -> None:
+    """Create a VM: boot from a kernel (and initrd) or a disk image, with vNICs."""
+    body = {
+        "name": name,
+        "memory_mib": memory,
+        "vcpus": vcpus,
+        "domain_type": domain_type,
+        "boot": {"kernel": kernel, "initrd": initrd, "cmdline": cmdline, "disk": disk},
+        "nics": [{"source": {"type": "network", "network": n}} for n in network or []],
+    }
+    made = call(ctx, "POST", _vms(host), json=body, params={"start": start})
+    if output is Format.json:
+        show(made, output, [])
+        return
+    show(made, output, VM_COLUMNS)
+    show(_nic_rows(made["nics"]), output, NIC_COLUMNS, title="vNICs")
+
+
+def _vm_action(action: str, help_text: str):
+    def run(
+        ctx: typer.Context,
+        name: str,
+        host: HostOption = "local",
+        output: OutputOption = Format.table,
+    ) -> None:
+        show(call(ctx, "POST", _vms(host, name) + f"/{action}"), output, VM_COLUMNS)
+
+    run.__doc__ = help_text
+    run.__name__ = f"vm_{action}"
+    return run
+
+
+vm_start = _vm_action("start", "Start a VM (its vNICs as their plugged/linked state says).")
+vm_shutdown = _vm_action("shutdown", "Ask the guest to power off (ACPI).")
+vm_destroy = _vm_action("destroy", "Power a VM off now.")
+
+
+def vm_delete(
+    ctx: typer.Context,
+    name: str,
+    host: HostOption = "local",
+    force: Annotated[bool, typer.Option(help="Power off a running VM first.")] = False,
+) -> None:
+    """Delete a VM (its definition; disk images stay)."""
+    call(ctx, "DELETE", _vms(host, name), params={"force": force})
+    stdout.print(f"VM {name} deleted")
+
+
+# --- vNICs -----------------------------------------------------------------------------------
+def nic_list(
+    ctx: typer.Context, vm: str, host: HostOption = "local", output: OutputOption = Format.table
+) -> None:
+    """List a VM's vNICs, plugged and unplugged."""
+    found = call(ctx, "GET", _vms(host, vm) + "/nics")
+    show(found if output is Format.json else _nic_rows(found), output, NIC_COLUMNS)
+
+
+def _source(
+    network: str | None, portgroup: str | None, bridge: str | None, direct: str | None, mode
+) -> dict | None:
+    given = [x for x in (network, bridge, direct) if x is not None]
+    if len(given) > 1:
+        raise fail("give one of --network, --bridge, --direct")
+    if network is not None:
+        return {"type": "network", "network": network, "portgroup": portgroup}
+    if bridge is not None:
+        return {"type": "bridge", "bridge": bridge}
+    if direct is not None:
+        return {"type": "direct", "dev": direct, "mode": (mode or Mode.vepa).value}
+    return None
+
+
+NetworkOpt = Annotated[str | None, typer.Option(help="A libvirt network of the host.")]
+PortgroupOpt = Annotated[str | None, typer.Option(help="A port group of --network.")]
+BridgeOpt = Annotated[str | None, typer.Option(help="A host bridge.")]
+DirectOpt = Annotated[str | None, typer.Option(help="A host interface (macvtap).")]
+ModeOpt = Annotated[Mode | None, typer.Option(help="macvtap mode for --direct.")]
+MacOpt = Annotated[str | None, typer.Option(help="aa:bb:cc:dd:ee:ff (default: from the pool).")]
+
+
+def _show_change(change: dict, output: Format) -> None:
+    if output is Format.json:
+        show(change, output, [])
+        return
+    for action in change["plan"]:
+        slot = "same PCI slot" if action["keeps_pci_address"] else "new PCI slot"
+        stdout.print(f"{action['kind']}: {action['reason']} ({slot})", highlight=False)
+    if not change["applied"]:
+        stdout.print("nothing changed")
+    for note in change.get("notes", []):
+        stdout.print(f"note: {note}", highlight=False)
+    if change["vnic"] is not None:
+        show(_nic_rows([change["vnic"]])[0], output, NIC_COLUMNS)
+
+
+def nic_add(
+    ctx: typer.Context,
+    vm: str,
+    host: HostOption = "local",
+    name: Annotated[str | None, typer.Option(help="Default: nic1, nic2, ...")] = None,
+    network: NetworkOpt = None,
+    portgroup: PortgroupOpt = None,
+    bridge: BridgeOpt = None,
+    direct: DirectOpt = None,
+    mode: ModeOpt = None,
+    model: Annotated[str, typer.Option(help="virtio, e1000, e1000e, rtl8139, ...")] = "virtio",
+    mac: MacOpt = None,
+    unplugged: Annotated[bool, typer.Option(help="Add it unplugged.")] = False,
+    unlinked: Annotated[bool, typer.Option(help="Add it without its cable.")] = False,
+    output: OutputOption = Format.table,
+) -> None:
+    """Add a vNIC (hot-plugged into a running VM unless --unplugged; no source: no network)."""
+    body: dict[str, Any] = {
+        "name": name,
+        "mac": mac,
+        "model": model,
+        "source": _source(network, portgroup, bridge, direct, mode),
+        "plugged": not unplugged,
+        "linked": not unlinked,
+    }
+    _show_change(call(ctx, "POST", _vms(host, vm) + "/nics", json=body), output)
+
+
+def nic_set(
+    ctx: typer.Context,
+    vm: str,
+    nic: str,
+    host: HostOption = "local",
+    network: NetworkOpt = None,
+    portgroup: PortgroupOpt = None,
+    bridge: BridgeOpt = None,
+    direct: DirectOpt = None,
+    mode: ModeOpt = None,
+    no_network: Annotated[
+        bool, typer.Option("--no-network", help="Take it off any network.")
+    ] = False,
+    link: Annotated[Link | None, typer.Option(help="Cable in (up) or out (down).")] = None,
+    plug: Annotated[
+        bool | None, typer.Option("--plug/--unplug", help="Plug the card in or out.")
+    ] = None,
+    mac: Annotated[str | None, typer.Option(help="A new MAC (the card is re-plugged).")] = None,
+    model: Annotated[str | None, typer.Option(help="A new model (the card is re-plugged).")] = None,
+    if_match: Annotated[str | None, typer.Option(help="Only if its ETag is still this.")] = None,
+    dry_run: Annotated[bool, typer.Option(help="Show the plan; change nothing.")] = False,
+    output: OutputOption = Format.table,
+) -> None:
+    """Change a vNIC: re-wire, link, plug, MAC, model — live on a running VM."""
+    body: dict[str, Any] = {}
+    source = _source(network, portgroup, bridge, direct, mode)
+    if source is not None and no_network:
+        raise fail("--no-network and a source exclude each other")
+    if source is not None or no_network:
+        body["source"] = source
+    if link is not None:
+        body["linked"] = link is Link.up
+    if plug is not None:
+        body["plugged"] = plug
+    for key, value in (("mac", mac), ("model", model)):
+        if value is not None:
+            body[key] = value
+    if not body:
+        raise fail("nothing to change: give --network, --link, --plug/--unplug, --mac, ...")
+    headers = {"If-Match": if_match} if if_match else {}
+    change = call(
+        ctx,
+        "PATCH",
+        _vms(host, vm) + f"/nics/{nic}",
+        json=body,
+        params={"dry_run": dry_run},
+        headers=headers,
+    )
+    _show_change(change, output)
+
+
+def nic_remove(ctx: typer.Context, vm: str, nic: str, host: HostOption = "local") -> None:
+    """Remove a vNIC (the VM is stopped, or the vNIC is unplugged)."""
+    call(ctx, "DELETE", _vms(host, vm) + f"/nics/{nic}")
+    stdout.print(f"vNIC {nic} removed from {vm}")
+
+
+# --- the MAC pool ----------------------------------------------------------------------------
+POOL_COLUMNS = ["name", "ranges", "allow_duplicates", "size"]
+
+
+def macpool_show(ctx: typer.Context, output: OutputOption = Format.table) -> None:
+    """Show the MAC pool new vNICs take their MACs from."""
+    show(call(ctx, "GET", "/macpool"), output, POOL_COLUMNS)
+
+
+def macpool_set(
+    ctx: typer.Context,
+    ranges: Annotated[list[str], typer.Argument(help="FROM-TO MAC ranges.")],
+    allow_duplicates: Annotated[bool, typer.Option(help="Let two vNICs share a MAC.")] = False,
+    output: OutputOption = Format.table,
+) -> None:
+    """Set the MAC pool's ranges."""
+    body = {"ranges": ranges, "allow_duplicates": allow_duplicates}
+    show(call(ctx, "PUT", "/macpool", json=body), output, POOL_COLUMNS)
+
+
+def register(app: typer.Typer) -> None:
+    for fn in (
+        vm_list,
+        vm_create,
+        vm_start,
+        vm_shutdown,
+        vm_destroy,
+        vm_delete,
+        nic_list,
+        nic_add,
+        nic_set,
+        nic_remove,
+        macpool_show,
+        macpool_set,
+    ):
+        app.command(fn.__name__.replace("_", "-"))(fn)
