@@ -7,6 +7,7 @@ import time
 import libvirt
 from fastapi import FastAPI, Request
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from plugboard import __version__
 from plugboard.api import problems
@@ -60,29 +61,55 @@ def create_app(settings: Settings | None = None, connector: Connector = libvirt.
         app.include_router(module.router, prefix=PREFIX)
     app.include_router(vms.pool_router, prefix=PREFIX)
 
-    @app.middleware("http")
-    async def audit_changes(request: Request, call_next):
-        if request.method not in CHANGES or not request.url.path.startswith(PREFIX + "/"):
-            return await call_next(request)
-        started = time.perf_counter()
-        response = await call_next(request)
-        elapsed = (time.perf_counter() - started) * 1000
-        target = getattr(request.state, "audit_target", None) or request.url.path
-        await run_in_threadpool(_record, svc, request, target, response.status_code, elapsed)
-        return response
-
+    app.add_middleware(AuditChanges, services=svc)
     return app
 
 
-def _record(svc: Services, request: Request, target: str, status: int, duration_ms: float) -> None:
-    route = request.scope.get("route")
-    path = getattr(route, "path", request.url.path)
+class AuditChanges:
+    """Records every change request (POST, PUT, PATCH, DELETE under /api/v1) in the audit
+    log once it is answered: who, what, on what, the outcome, how long. Plain ASGI: it only
+    watches the response start for the status, and never buffers the body."""
+
+    def __init__(self, app: ASGIApp, services: Services) -> None:
+        self.app = app
+        self.services = services
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["method"] not in CHANGES
+            or not scope["path"].startswith(PREFIX + "/")
+        ):
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def watch(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                elapsed = (time.perf_counter() - started) * 1000
+                if self.services.store.local:  # a local SQLite insert: well under a ms
+                    _record(self.services, scope, status, elapsed)
+                else:
+                    await run_in_threadpool(_record, self.services, scope, status, elapsed)
+            await send(message)
+
+        await self.app(scope, receive, watch)
+
+
+def _record(svc: Services, scope: Scope, status: int, duration_ms: float) -> None:
+    request = Request(scope)
+    route = scope.get("route")
+    path = getattr(route, "path", scope["path"])
     state = request.state
-    with svc.store.session() as db:
+    target = getattr(state, "audit_target", None) or scope["path"]
+    with svc.store.engine.begin() as db:
         audit.record(
             db,
             actor=getattr(state, "actor", "anonymous"),
-            action=f"{request.method} {path.removeprefix(PREFIX)}",
+            action=f"{scope['method']} {path.removeprefix(PREFIX)}",
             target=target.removeprefix(PREFIX).strip("/"),
             status=status,
             result="ok" if status < 400 else getattr(state, "problem_code", "ERROR"),

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
-from plugboard.engine.tokens import Principal, authenticate
-from plugboard.hosts import HostRegistry
+from plugboard.api.schemas import Name
+from plugboard.engine.tokens import Principal, TokenCache, authenticate
+from plugboard.hosts import HostConnection, HostRegistry
 from plugboard.settings import Settings
 from plugboard.store import Store
 
@@ -25,18 +27,21 @@ class Services:
     settings: Settings
     store: Store
     registry: HostRegistry
+    tokens: TokenCache = field(default_factory=TokenCache)
 
     def close(self) -> None:
         self.registry.close()
         self.store.dispose()
 
 
-def services(request: Request) -> Services:
+# Dependencies that do not block are `async`: FastAPI runs sync ones on its thread pool, a
+# thread hop per dependency per request.
+async def services(request: Request) -> Services:
     return request.app.state.services
 
 
 def session(request: Request) -> Iterator[Session]:
-    with services(request).store.session() as db:
+    with request.app.state.services.store.session() as db:
         yield db
 
 
@@ -48,17 +53,29 @@ def audit_target(request: Request, target: str) -> None:
 bearer = HTTPBearer(auto_error=False, description="A plugboard API token.")
 
 
-def principal(
+async def principal(
     request: Request,
-    db: Annotated[Session, Depends(session, scope="function")],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
-    who = authenticate(db, credentials.credentials if credentials else None)
+    """Who asks: from the token cache, else from the database (on a thread)."""
+    svc: Services = request.app.state.services
+    secret = credentials.credentials if credentials else None
+    who = svc.tokens.get(secret)
+    if who is None:
+        who = await run_in_threadpool(_authenticate, svc, secret)
     request.state.actor = who.name
     return who
 
 
-def admin(who: Annotated[Principal, Depends(principal)]) -> Principal:
+def _authenticate(svc: Services, secret: str | None) -> Principal:
+    generation = svc.tokens.generation
+    with svc.store.session() as db:
+        who = authenticate(db, secret)
+    svc.tokens.put(secret, who, generation)
+    return who
+
+
+async def admin(who: Annotated[Principal, Depends(principal)]) -> Principal:
     who.require_admin()
     return who
 
@@ -69,3 +86,10 @@ ServicesDep = Annotated[Services, Depends(services)]
 DbSession = Annotated[Session, Depends(session, scope="function")]
 CurrentUser = Annotated[Principal, Depends(principal)]
 Admin = Annotated[Principal, Depends(admin)]
+
+
+async def host_of(host: Name, svc: ServicesDep) -> HostConnection:
+    return svc.registry.get(host)
+
+
+HostDep = Annotated[HostConnection, Depends(host_of)]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from plugboard.hosts import HostEvent
@@ -21,7 +22,7 @@ class EventPage:
 
 
 def record(
-    session: Session,
+    session: Session | Connection,
     *,
     actor: str,
     action: str,
@@ -31,8 +32,9 @@ def record(
     duration_ms: float,
     detail: str | None = None,
 ) -> None:
-    session.add(
-        Event(
+    # A Core insert: the log is only ever appended to, no ORM identity to track.
+    session.execute(
+        insert(Event).values(
             at=utcnow(),
             actor=actor,
             action=action,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +33,39 @@ class Principal:
     def require_admin(self) -> None:
         if not self.is_admin:
             raise Forbidden(f"token '{self.name}' has role '{self.role}'; this needs 'admin'")
+
+
+class TokenCache:
+    """Tokens seen in the last minute, so a request needs no database read to say who asks.
+    A revocation through this service forgets the token at once (`forget`); `last_used_at`
+    is written at most once a minute anyway."""
+
+    TTL = 60.0
+
+    def __init__(self) -> None:
+        self._seen: dict[str, tuple[Principal, float]] = {}
+        self._lock = threading.Lock()
+        self.generation = 0  # bumped by every forget: a read that raced it is not kept
+
+    def get(self, secret: str | None) -> Principal | None:
+        if not secret:
+            return None
+        with self._lock:
+            entry = self._seen.get(hash_token(secret))
+        if entry is None or time.monotonic() - entry[1] > self.TTL:
+            return None
+        return entry[0]
+
+    def put(self, secret: str, who: Principal, generation: int) -> None:
+        """Keep what a database read found, unless a token was revoked since it began."""
+        with self._lock:
+            if generation == self.generation:
+                self._seen[hash_token(secret)] = (who, time.monotonic())
+
+    def forget(self, name: str) -> None:
+        with self._lock:
+            self.generation += 1
+            self._seen = {h: e for h, e in self._seen.items() if e[0].name != name}
 
 
 def hash_token(secret: str) -> str:

@@ -9,6 +9,7 @@ leaves the live XML, the persistent XML and the metadata as they were.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
@@ -16,7 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import libvirt
@@ -125,19 +126,32 @@ def lookup_vm(conn: libvirt.virConnect, name: str) -> libvirt.virDomain:
         raise
 
 
-def read_vm(dom: libvirt.virDomain) -> VmState:
-    running = bool(dom.isActive())
-    xml = dom.XMLDesc(0 if running else INACTIVE_XML)
-    root = etree.fromstring(xml.encode())
+def read_vm(
+    dom: libvirt.virDomain, running: bool | None = None, persistent: bool | None = None
+) -> VmState:
+    """The VM's vNICs as libvirt has them (`running`, `persistent`: already known)."""
+    persistent = bool(dom.isPersistent()) if persistent is None else persistent
+    root = etree.fromstring(dom.XMLDesc(0).encode())
+    if running is None:
+        running = root.get("id") is not None  # only a running domain has an id
+    if not running:  # with its secrets: a stopped VM's changes redefine it whole
+        root = etree.fromstring(dom.XMLDesc(INACTIVE_XML).encode())
     meta = read_meta(root)
     nics: dict[str, NicState] = {}
     for iface in root.iterfind("./devices/interface"):
         name = vnic_name(iface)
         target = iface.find("target")
+        target_dev = target.get("dev") if target is not None and running else None
+        vnic = vnic_from(iface, meta.get(name), plugged=True)
+        if target_dev and vnic.source is not None and vnic.source.type == "network":
+            # A running card shows what its network gave it: libvirt names taps vnetN and
+            # macvtaps macvtapN (no need to ask the network).
+            kind = "macvtap" if target_dev.startswith(("macvtap", "macvlan")) else "tap"
+            vnic = vnic.with_(source=replace(vnic.source, attachment=kind))
         nics[name] = NicState(
-            vnic=vnic_from(iface, meta.get(name), plugged=True),
+            vnic=vnic,
             iface=iface,
-            target_dev=target.get("dev") if target is not None and running else None,
+            target_dev=target_dev,
             pci_address=pci_address(iface),
         )
     for name, entry in meta.items():
@@ -147,7 +161,7 @@ def read_vm(dom: libvirt.virDomain) -> VmState:
                 iface=entry.interface,
                 pci_address=pci_address(entry.interface),
             )
-    return VmState(dom, running, bool(dom.isPersistent()), root, meta, nics)
+    return VmState(dom, running, persistent, root, meta, nics)
 
 
 def _with_ips(conn: libvirt.virConnect, state: VmState) -> None:
@@ -238,7 +252,7 @@ def nic_json(nic: NicState) -> dict[str, Any]:
 
 
 # --- checking what is asked ------------------------------------------------------------------
-def resolve(conn: libvirt.virConnect, vnic: Vnic) -> Vnic:
+def resolve(conn: libvirt.virConnect, vnic: Vnic, known: dict[str, str] | None = None) -> Vnic:
     """`vnic` with its source checked on the host and its attachment (tap, macvtap, hostdev)
     known; NETWORK_NOT_FOUND for a network the host does not have."""
     if vnic.model not in MODELS and vnic.model != "default":
@@ -246,37 +260,42 @@ def resolve(conn: libvirt.virConnect, vnic: Vnic) -> Vnic:
     src = vnic.source
     if src is None or src.type != "network":
         return vnic
+    known = {} if known is None else known
+    if src.network not in known:
+        known[src.network] = _attachment(conn, src.network)
+    return vnic.with_(source=Source(**{**src.__dict__, "attachment": known[src.network]}))
+
+
+def _attachment(conn: libvirt.virConnect, network: str) -> str:
+    """tap, macvtap or hostdev: what a libvirt network gives its vNICs."""
     try:
-        net = conn.networkLookupByName(src.network)
+        net = conn.networkLookupByName(network)
     except libvirt.libvirtError as err:
         if err.get_error_code() == libvirt.VIR_ERR_NO_NETWORK:
             raise NetworkNotFound(
-                f"no network '{src.network}' on this host; `plugboard net-list` shows them",
+                f"no network '{network}' on this host; `plugboard net-list` shows them",
                 field="source.network",
             ) from None
         raise
-    forward = etree.fromstring(net.XMLDesc(0).encode()).find("forward")
+    root = etree.fromstring(net.XMLDesc(0).encode())
+    forward = root.find("forward")
     mode = forward.get("mode", "nat") if forward is not None else None
-    attachment = "tap"
     if mode == "hostdev":
-        attachment = "hostdev"
-    elif mode in MACVTAP_MODES or (
-        mode == "bridge" and forward.find("interface") is not None and _no_bridge(net)
-    ):
-        attachment = "macvtap"
-    return vnic.with_(source=Source(**{**src.__dict__, "attachment": attachment}))
+        return "hostdev"
+    if mode in MACVTAP_MODES or (mode == "bridge" and root.find("bridge") is None):
+        return "macvtap"  # a bridge-mode network without a bridge is a macvtap pool
+    return "tap"
 
 
-def resolve_current(conn: libvirt.virConnect, vnic: Vnic) -> Vnic:
+def resolve_current(conn: libvirt.virConnect, nic: NicState, known: dict[str, str]) -> Vnic:
     """The vNIC as it is, with its attachment known (its network may be gone by now)."""
+    vnic = nic.vnic
+    if nic.target_dev:  # a running card: read_vm knows its attachment
+        return vnic
     try:
-        return resolve(conn, vnic)
+        return resolve(conn, vnic, known)
     except (NetworkNotFound, InvalidInput):
         return vnic
-
-
-def _no_bridge(net: libvirt.virNetwork) -> bool:
-    return etree.fromstring(net.XMLDesc(0).encode()).find("bridge") is None
 
 
 def _same(a: Vnic, b: Vnic) -> bool:
@@ -324,6 +343,7 @@ class Result:
     plan: Plan
     nic: NicState | None
     notes: list[str] = field(default_factory=list)
+    announce: str | None = None  # QMP command to send after the change (see _run_locked)
 
 
 class Applier:
@@ -335,6 +355,7 @@ class Applier:
         self.steps = Steps()
         self.unplug_timeout = unplug_timeout
         self.notes: list[str] = []
+        self.announce: str | None = None  # the QMP command to send once verified
 
     # metadata ------------------------------------------------------------------------------
     def set_meta(self, name: str, entry: Meta | None) -> None:
@@ -458,7 +479,7 @@ def apply_change(
     desired: Vnic | None,
     steps_plan: Plan,
     unplug_timeout: float,
-) -> list[str]:
+) -> Applier:
     """Carry out `steps_plan`; on failure undo everything and raise UPDATE_VNIC_FAILED."""
     if desired is not None and desired.source is None:
         ensure_blackhole(conn)
@@ -476,7 +497,7 @@ def apply_change(
         raise UpdateVnicFailed(
             _libvirt_message(err), rollback_errors=failures, libvirt_code=err.get_error_code()
         ) from None
-    return applier.notes
+    return applier
 
 
 def _apply_running(
@@ -565,12 +586,20 @@ def _announce(applier: Applier, current: Vnic, desired: Vnic) -> None:
             "id": f"ua-{desired.name}",
         },
     }
+    applier.announce = json.dumps(command)
+
+
+def send_announce(dom: libvirt.virDomain, command: str | None, notes: list[str]) -> None:
+    """Ask QEMU to announce the guest; a failure is logged (and noted), never a failed
+    change: the card is wired either way."""
+    if command is None:
+        return
     try:
-        libvirt_qemu.qemuMonitorCommand(applier.dom, json.dumps(command), 0)
+        libvirt_qemu.qemuMonitorCommand(dom, command, 0)
     except libvirt.libvirtError as err:
         message = f"the guest was not announced on its new network: {_libvirt_message(err)}"
-        log.warning("%s: %s", applier.dom.name(), message)
-        applier.notes.append(message)
+        log.warning("%s: %s", dom.name(), message)
+        notes.append(message)
 
 
 # --- the use cases ---------------------------------------------------------------------------
@@ -584,9 +613,9 @@ class Change:
         return vnic.with_(**self.fields)
 
 
-def _verify(conn: libvirt.virConnect, dom: libvirt.virDomain, desired: Vnic | None, name: str):
+def _verify(conn: libvirt.virConnect, before: VmState, desired: Vnic | None, name: str):
     """Read libvirt again: the vNIC must be as asked."""
-    state = read_vm(dom)
+    state = read_vm(before.dom, before.running, before.persistent)
     nic = state.nics.get(name)
     if desired is None:
         if nic is not None:
@@ -597,8 +626,28 @@ def _verify(conn: libvirt.virConnect, dom: libvirt.virDomain, desired: Vnic | No
             f"libvirt did not apply the change to vNIC {name} as asked",
             found=config_json(nic.vnic) if nic else None,
         )
-    _with_ips(conn, state)
-    return nic
+    return nic  # without ips: a re-wired guest has not asked its new network yet
+
+
+def _locked(
+    host: HostConnection, vm: str, work: Callable[[libvirt.virConnect, VmState], Result]
+) -> Callable[[libvirt.virConnect], Result]:
+    """`work` on the VM as it is now, with the VM's lock held (run on the host's threads)."""
+
+    def run(conn):
+        dom = lookup_vm(conn, vm)
+        key = (host.name, dom.UUIDString())
+        lock = vm_lock(*key)
+        with lock:
+            result = work(conn, read_vm(dom))
+            if result.plan.kinds != ("none",):
+                _changes[key] = _changes.get(key, 0) + 1
+            seen = _changes.get(key, 0)
+        if result.announce is not None:
+            _schedule_announce(host, lock, key, seen, dom, result.announce)
+        return result
+
+    return run
 
 
 def _run_locked(
@@ -607,66 +656,101 @@ def _run_locked(
     work: Callable[[libvirt.virConnect, VmState], Result],
     timeout: float,
 ) -> Result:
-    def run(conn):
-        dom = lookup_vm(conn, vm)
-        with vm_lock(host.name, dom.UUIDString()):
-            return work(conn, read_vm(dom))
+    return host.call(_locked(host, vm, work), timeout=timeout)
 
-    return host.call(run, timeout=timeout)
+
+# Changes made to each VM so far: an announcement still waiting when the VM changes again is
+# dropped (the later change announces where the card is now, if its cable is in).
+_changes: dict[tuple[str, str], int] = {}
+ANNOUNCE_DELAY = 0.02
+
+
+def _schedule_announce(host, lock, key, seen: int, dom, command: str) -> None:
+    """Announce shortly after the answer, under the VM's lock (never racing its next change),
+    unless the VM changed meanwhile: a burst of re-wires is announced once, where the card
+    ended up. QEMU itself waits 50 ms before its first round."""
+
+    def announce(_conn) -> None:
+        with lock:
+            if _changes.get(key) == seen:
+                send_announce(dom, command, [])
+
+    timer = threading.Timer(ANNOUNCE_DELAY, lambda: host.submit(announce))
+    timer.daemon = True
+    timer.start()
+
+
+@dataclass
+class VnicChangeRequest:
+    """PATCH of one vNIC: what to change and how."""
+
+    vm: str
+    name: str
+    change: Change
+    if_match: str | None = None
+    dry_run: bool = False
+    unplug_timeout: float = 30.0
+
+    @property
+    def timeout(self) -> float:
+        return self.unplug_timeout * 2 + 30
+
+    def work(self, pool: macpool.Pool | None, in_use: set[str]):
+        vm, name, change = self.vm, self.name, self.change
+
+        def run(conn, state: VmState) -> Result:
+            current = _nic(state, name, vm)
+            if self.if_match is not None and self.if_match not in ("*", current.etag):
+                raise PreconditionFailed(
+                    f"vNIC {name} changed since you read it (ETag {current.etag}); read it "
+                    "again and retry",
+                    etag=current.etag,
+                )
+            known: dict[str, str] = {}
+            current.vnic = resolve_current(conn, current, known)
+            desired = resolve(conn, change.applied_to(current.vnic), known)
+            if _same(current.vnic, desired):
+                desired = current.vnic
+            steps = plan(current.vnic, desired, state.running)
+            if self.dry_run or steps.kinds == ("none",):
+                return Result(steps, current)
+            if desired.mac != current.vnic.mac:
+                macpool.check_free(desired.mac, pool, in_use)
+            done = apply_change(conn, state, current, desired, steps, self.unplug_timeout)
+            nic = _verify_or_undo(conn, state, current, desired, steps)
+            return Result(steps, nic, done.notes, announce=done.announce)
+
+        return run
 
 
 def change_vnic(
-    host: HostConnection,
-    registry: HostRegistry,
-    pool: macpool.Pool,
-    vm: str,
-    name: str,
-    change: Change,
-    *,
-    if_match: str | None = None,
-    dry_run: bool = False,
-    unplug_timeout: float = 30.0,
+    host: HostConnection, registry: HostRegistry, pool: macpool.Pool | None, req: VnicChangeRequest
 ) -> Result:
-    new_mac = change.fields.get("mac")
-    if new_mac is not None:
-        change.fields["mac"] = macpool.check_mac(new_mac)
-
-    def work(conn, state: VmState) -> Result:
-        current = _nic(state, name, vm)
-        if if_match is not None and if_match not in ("*", current.etag):
-            raise PreconditionFailed(
-                f"vNIC {name} changed since you read it (ETag {current.etag}); read it "
-                "again and retry",
-                etag=current.etag,
-            )
-        current.vnic = resolve_current(conn, current.vnic)
-        desired = resolve(conn, change.applied_to(current.vnic))
-        if _same(current.vnic, desired):
-            desired = current.vnic
-        try:
-            steps = plan(current.vnic, desired, state.running)
-        except PlanError as err:  # pragma: no cover - a change never removes
-            raise InvalidInput(str(err)) from None
-        if dry_run or steps.kinds == ("none",):
-            return Result(steps, current)
-        if desired.mac != current.vnic.mac:
-            macpool.check_free(desired.mac, pool, in_use)
-        notes = apply_change(conn, state, current, desired, steps, unplug_timeout)
-        return Result(steps, _verify_or_undo(conn, state, current, desired, steps), notes)
-
-    timeout = unplug_timeout * 2 + 30
+    """Change one vNIC (desired -> plan -> apply -> verify); a new MAC is checked against
+    every registered host first."""
+    new_mac = req.change.fields.get("mac")
     if new_mac is None:
-        in_use: set[str] = set()
-        return _run_locked(host, vm, work, timeout)
+        return _run_locked(host, req.vm, req.work(None, set()), req.timeout)
+    req.change.fields["mac"] = macpool.check_mac(new_mac)
     with MAC_LOCK:
         in_use = macpool.macs_in_use(registry)
-        return _run_locked(host, vm, work, timeout)
+        return _run_locked(host, req.vm, req.work(pool, in_use), req.timeout)
+
+
+async def change_vnic_async(
+    host: HostConnection, registry: HostRegistry, pool: macpool.Pool | None, req: VnicChangeRequest
+) -> Result:
+    """`change_vnic` for the event loop: a change without a new MAC goes straight to the
+    host's threads (one thread hop less: a re-wire's latency is what users feel)."""
+    if "mac" in req.change.fields:
+        return await asyncio.to_thread(change_vnic, host, registry, pool, req)
+    return await host.acall(_locked(host, req.vm, req.work(None, set())), req.timeout)
 
 
 def _verify_or_undo(conn, state: VmState, current: NicState | None, desired: Vnic | None, steps):
     """Verify; a vNIC not as asked is put back as it was (by the reverse plan)."""
     try:
-        return _verify(conn, state.dom, desired, (desired or current.vnic).name)
+        return _verify(conn, state, desired, (desired or current.vnic).name)
     except UpdateVnicFailed:
         log.error("%s: verify failed after %s; putting it back", state.dom.name(), steps.kinds)
         back = read_vm(state.dom)
@@ -700,8 +784,8 @@ def add_vnic(
             macpool.check_free(mac, pool, in_use)
         desired = resolve(conn, Vnic(**(fields | {"name": name, "mac": mac})))
         steps = plan(None, desired, state.running)
-        notes = apply_change(conn, state, None, desired, steps, unplug_timeout)
-        return Result(steps, _verify_or_undo(conn, state, None, desired, steps), notes)
+        done = apply_change(conn, state, None, desired, steps, unplug_timeout)
+        return Result(steps, _verify_or_undo(conn, state, None, desired, steps), done.notes)
 
     with MAC_LOCK:
         in_use = macpool.macs_in_use(registry)
@@ -721,7 +805,7 @@ def remove_vnic(host: HostConnection, vm: str, name: str, *, if_match: str | Non
         except PlanError as err:
             raise CannotRemoveActiveDevice(str(err), vnic=config_json(current.vnic)) from None
         apply_change(conn, state, current, None, steps, 30.0)
-        _verify(conn, state.dom, None, name)
+        _verify(conn, state, None, name)
         return Result(steps, None)
 
     return _run_locked(host, vm, work, 60)

@@ -9,6 +9,7 @@ host is known to be down, calls fail at once with the last libvirt error.
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import contextlib
 import enum
@@ -132,6 +133,31 @@ class HostConnection:
             raise HostTimeout(
                 f"host '{self.name}' did not answer within {timeout or self._call_timeout:g} s"
             ) from None
+
+    async def acall(self, fn: Callable[[libvirt.virConnect], T], timeout: float | None = None) -> T:
+        """`call` for the event loop: awaits the host's thread without a thread of its own."""
+        future = self._pool.submit(self._run, fn)
+        try:
+            return await asyncio.wait_for(
+                asyncio.wrap_future(future), timeout or self._call_timeout
+            )
+        except TimeoutError:
+            raise HostTimeout(
+                f"host '{self.name}' did not answer within {timeout or self._call_timeout:g} s"
+            ) from None
+
+    def submit(self, fn: Callable[[libvirt.virConnect], object]) -> None:
+        """Run `fn(conn)` on this host's threads later; nobody waits for it (errors are
+        logged)."""
+
+        def run() -> None:
+            try:
+                self._run(fn)
+            except Exception:
+                log.exception("host %s: background work failed", self.name)
+
+        with contextlib.suppress(RuntimeError):  # the host is being removed
+            self._pool.submit(run)
 
     def connect(self, timeout: float | None = None) -> HostState:
         """Open the connection if it is not open (within `timeout`); return the state."""

@@ -36,6 +36,9 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")  # readers do not wait for the writer
+    # WAL's recommended level: commits stay atomic and the database consistent on a crash;
+    # only the last commits before a power loss may be lost. Saves an fsync per commit.
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
 
@@ -58,6 +61,8 @@ class Store:
 
     def __init__(self, url: str) -> None:
         self.engine = make_engine(url)
+        # A file on this machine: a short write may run on the event loop.
+        self.local = self.engine.dialect.name == "sqlite"
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from plugboard.api.deps import Admin, CurrentUser, ServicesDep, audit_target
+from plugboard.api.deps import Admin, CurrentUser, HostDep, audit_target
 from plugboard.api.problems import responses
 from plugboard.api.schemas import (
     LeaseOut,
@@ -19,20 +19,12 @@ from plugboard.api.schemas import (
 )
 from plugboard.engine import networks
 from plugboard.errors import BadRequest
-from plugboard.hosts import HostConnection
 from plugboard.netxml import Network
 
 XML = "application/xml"
 router = APIRouter(
     prefix="/hosts/{host}/networks", tags=["networks"], responses=responses(400, 401, 404, 422, 502)
 )
-
-
-def host_of(host: Name, svc: ServicesDep) -> HostConnection:
-    return svc.registry.get(host)
-
-
-HostDep = Annotated[HostConnection, Depends(host_of)]
 
 
 async def definition_body(request: Request):

@@ -1,9 +1,10 @@
 from fastapi import APIRouter, Request, Response
 
-from plugboard.api.deps import API_PREFIX, Admin, DbSession, audit_target
+from plugboard.api.deps import API_PREFIX, Admin, DbSession, ServicesDep, audit_target
 from plugboard.api.problems import responses
 from plugboard.api.schemas import Name, TokenCreate, TokenCreated, TokenOut
 from plugboard.engine import tokens
+from plugboard.store import on_commit
 
 router = APIRouter(prefix="/tokens", tags=["tokens"], responses=responses(400, 401, 403, 422))
 
@@ -29,5 +30,7 @@ def create_token(
 
 
 @router.delete("/{name}", summary="Revoke a token", responses=responses(404))
-def revoke_token(name: Name, db: DbSession, _: Admin) -> TokenOut:
-    return TokenOut.model_validate(tokens.revoke_token(db, name))
+def revoke_token(name: Name, db: DbSession, svc: ServicesDep, _: Admin) -> TokenOut:
+    token = tokens.revoke_token(db, name)
+    on_commit(db, lambda: svc.tokens.forget(name))  # no longer good, from the next request
+    return TokenOut.model_validate(token)
