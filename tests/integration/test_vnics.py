@@ -484,3 +484,18 @@ def test_cli_nic_commands(services, testhost, guests, two_networks):
     assert guest.name in [v["name"] for v in vms]
     table = served.cli("nic-list", guest.name, "--host", "th")
     assert f"network {net_a.name}" in table.stdout
+
+
+def test_a_guest_that_does_not_release_the_card_gets_hotunplug_timeout(
+    services, testhost, guests, two_networks
+):
+    svc = services.make(hotunplug_timeout=1.0)
+    assert svc.post("/hosts", json={"name": "th", "uri": testhost.uri}).status_code == 201
+    guest = guests.boot(two_networks[0].name, persistent=True)
+    persistent = guest.dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+    guest.dom.suspend()  # a paused guest cannot acknowledge the unplug
+    response = patch(svc, guest, {"plugged": False})
+    assert_problem(response, 504, "HOTUNPLUG_TIMEOUT")
+    assert response.json()["vnic"]["plugged"] is True  # its real state: still in the VM
+    assert guest.dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE) == persistent
+    assert svc.get(nic_path(guest)).json()["plugged"] is True

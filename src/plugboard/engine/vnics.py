@@ -489,8 +489,11 @@ def apply_change(
             _apply_definition(applier, current, desired)
         else:
             _apply_running(applier, current, desired, steps_plan)
-    except HotunplugTimeout:
+    except HotunplugTimeout as err:
         applier.steps.rollback()
+        name = (desired or current.vnic).name
+        now = read_vm(state.dom, state.running, state.persistent).nics.get(name)
+        err.extra["vnic"] = config_json(now.vnic) if now is not None else None
         raise
     except libvirt.libvirtError as err:
         failures = applier.steps.rollback()
