@@ -499,3 +499,13 @@ def test_a_guest_that_does_not_release_the_card_gets_hotunplug_timeout(
     assert response.json()["vnic"]["plugged"] is True  # its real state: still in the VM
     assert guest.dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE) == persistent
     assert svc.get(nic_path(guest)).json()["plugged"] is True
+
+
+def test_a_network_with_an_unplugged_vnic_on_it_is_in_use(svc, guest, two_networks):
+    net = two_networks[0]
+    assert patch(svc, guest, {"plugged": False}).status_code == 200
+    assert guest.macs() == []  # the VM has no card on it any more, only plugboard's record
+    refused = svc.delete(f"/hosts/th/networks/{net.name}")
+    assert_problem(refused, 409, "NETWORK_IN_USE")
+    assert refused.json()["vms"] == [guest.name]
+    assert net.net.isActive()
