@@ -12,7 +12,6 @@ import logging
 import re
 from dataclasses import dataclass
 
-import libvirt
 from lxml import etree
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -25,6 +24,7 @@ from plugboard.errors import (
     MacPoolExhausted,
 )
 from plugboard.hosts import HostRegistry
+from plugboard.hosts.domains import definitions
 from plugboard.store import MacPool
 from plugboard.vnic.xml import NS
 
@@ -129,12 +129,8 @@ def macs_in_use(registry: HostRegistry, skip: tuple[str, str] | None = None) -> 
 
         def scan(conn, host_name=host.name):
             macs = set()
-            for dom in conn.listAllDomains():
-                if skip == (host_name, dom.UUIDString()):
-                    continue
-                both = dom.isActive() and dom.isPersistent()
-                for flag in [0, libvirt.VIR_DOMAIN_XML_INACTIVE] if both else [0]:
-                    root = etree.fromstring(dom.XMLDesc(flag).encode())
+            for dom, root in definitions(conn):
+                if skip != (host_name, dom.UUIDString()):
                     macs.update(mac.lower() for mac in MACS(root))
             return macs
 

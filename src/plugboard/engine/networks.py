@@ -19,6 +19,7 @@ from plugboard.errors import (
     NetworkNotFound,
 )
 from plugboard.hosts import HostConnection
+from plugboard.hosts.domains import definitions
 from plugboard.netxml import (
     Network,
     NetworkXMLError,
@@ -31,6 +32,7 @@ from plugboard.netxml import (
 from plugboard.netxml.addresses import Address
 from plugboard.netxml.validate import subnet_of
 from plugboard.vnic.xml import NS as VNICS_NS
+from plugboard.vnic.xml import USER_ALIAS
 
 COMMANDS = {
     "modify": libvirt.VIR_NETWORK_UPDATE_COMMAND_MODIFY,
@@ -56,7 +58,6 @@ SECTIONS = {
         "dns-srv",
     )
 }
-USER_ALIAS = "ua-"
 # Unplugged vNICs kept in a domain's metadata still name their network.
 UNPLUGGED_ON = etree.XPath(
     "./metadata/p:vnics/p:vnic/p:interface[@type='network']/p:source[@network=$n]",
@@ -296,16 +297,12 @@ def _act(host: HostConnection, name: str, action, failure: str) -> Change:
 def users_of(conn: libvirt.virConnect, name: str) -> list[str]:
     """VMs with a vNIC on network `name`: live, in their persistent definition, or unplugged
     (in plugboard's metadata)."""
-    users = []
-    for dom in conn.listAllDomains():
-        flags = [0] if not dom.isPersistent() else [0, libvirt.VIR_DOMAIN_XML_INACTIVE]
-        for flag in flags:
-            root = etree.fromstring(dom.XMLDesc(flag).encode())
-            if root.xpath("./devices/interface[@type='network']/source[@network=$n]", n=name) or (
-                UNPLUGGED_ON(root, n=name)
-            ):
-                users.append(dom.name())
-                break
+    users = set()
+    for dom, root in definitions(conn):
+        if root.xpath("./devices/interface[@type='network']/source[@network=$n]", n=name) or (
+            UNPLUGGED_ON(root, n=name)
+        ):
+            users.add(dom.name())
     return sorted(users)
 
 

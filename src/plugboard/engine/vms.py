@@ -209,7 +209,7 @@ def start_vm(host: HostConnection, name: str) -> VmView:
     are only in the metadata, so they are not in the started VM."""
 
     def start(dom):
-        root = read_vm(dom).root
+        root = etree.fromstring(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE).encode())
         if root.xpath("./devices/interface/source[@network=$n]", n=BLACKHOLE):
             ensure_blackhole(dom.connect())
         dom.create()

@@ -37,6 +37,7 @@ from plugboard.errors import (
     VnicNotFound,
 )
 from plugboard.hosts import HostConnection, HostRegistry
+from plugboard.hosts.connection import error_message
 from plugboard.vnic import MODELS, Plan, PlanError, Source, Vnic, plan
 from plugboard.vnic.xml import (
     BLACKHOLE,
@@ -331,7 +332,7 @@ class Steps:
             try:
                 undo()
             except (libvirt.libvirtError, HotunplugTimeout) as err:
-                message = _libvirt_message(err)
+                message = err.detail if isinstance(err, HotunplugTimeout) else error_message(err)
                 log.error("rollback of '%s' failed: %s", what, message)
                 failures.append(f"undo {what}: {message}")
         self._undo.clear()
@@ -463,13 +464,7 @@ def _find_live(dom: libvirt.virDomain, iface: etree._Element) -> etree._Element:
     found = _live_by_mac(dom, iface.find("mac").get("address"))
     if found is None:
         raise libvirt.libvirtError("the card is not in the VM after hot-plug")
-    return interface_for(vnic_from(found, None, plugged=True).with_(name=vnic_name(iface)), found)
-
-
-def _libvirt_message(err: Exception) -> str:
-    if isinstance(err, libvirt.libvirtError):
-        return err.get_error_message() or str(err)
-    return str(err)
+    return interface_for(vnic_from(found, None, plugged=True), found)
 
 
 def apply_change(
@@ -498,7 +493,7 @@ def apply_change(
     except libvirt.libvirtError as err:
         failures = applier.steps.rollback()
         raise UpdateVnicFailed(
-            _libvirt_message(err), rollback_errors=failures, libvirt_code=err.get_error_code()
+            error_message(err), rollback_errors=failures, libvirt_code=err.get_error_code()
         ) from None
     return applier
 
@@ -592,17 +587,17 @@ def _announce(applier: Applier, current: Vnic, desired: Vnic) -> None:
     applier.announce = json.dumps(command)
 
 
-def send_announce(dom: libvirt.virDomain, command: str | None, notes: list[str]) -> None:
-    """Ask QEMU to announce the guest; a failure is logged (and noted), never a failed
-    change: the card is wired either way."""
-    if command is None:
-        return
+def send_announce(dom: libvirt.virDomain, command: str) -> None:
+    """Ask QEMU to announce the guest; a failure is logged, never a failed change: the card
+    is wired either way."""
     try:
         libvirt_qemu.qemuMonitorCommand(dom, command, 0)
     except libvirt.libvirtError as err:
-        message = f"the guest was not announced on its new network: {_libvirt_message(err)}"
-        log.warning("%s: %s", dom.name(), message)
-        notes.append(message)
+        log.warning(
+            "%s: the guest was not announced on its new network: %s",
+            dom.name(),
+            error_message(err),
+        )
 
 
 # --- the use cases ---------------------------------------------------------------------------
@@ -676,7 +671,7 @@ def _schedule_announce(host, lock, key, seen: int, dom, command: str) -> None:
     def announce(_conn) -> None:
         with lock:
             if _changes.get(key) == seen:
-                send_announce(dom, command, [])
+                send_announce(dom, command)
 
     timer = threading.Timer(ANNOUNCE_DELAY, lambda: host.submit(announce))
     timer.daemon = True

@@ -130,9 +130,7 @@ class HostConnection:
         try:
             return future.result(timeout or self._call_timeout)
         except concurrent.futures.TimeoutError:
-            raise HostTimeout(
-                f"host '{self.name}' did not answer within {timeout or self._call_timeout:g} s"
-            ) from None
+            raise self._timeout(timeout) from None
 
     async def acall(self, fn: Callable[[libvirt.virConnect], T], timeout: float | None = None) -> T:
         """`call` for the event loop: awaits the host's thread without a thread of its own."""
@@ -142,9 +140,12 @@ class HostConnection:
                 asyncio.wrap_future(future), timeout or self._call_timeout
             )
         except TimeoutError:
-            raise HostTimeout(
-                f"host '{self.name}' did not answer within {timeout or self._call_timeout:g} s"
-            ) from None
+            raise self._timeout(timeout) from None
+
+    def _timeout(self, timeout: float | None) -> HostTimeout:
+        return HostTimeout(
+            f"host '{self.name}' did not answer within {timeout or self._call_timeout:g} s"
+        )
 
     def submit(self, fn: Callable[[libvirt.virConnect], object]) -> None:
         """Run `fn(conn)` on this host's threads later; nobody waits for it (errors are
@@ -177,10 +178,10 @@ class HostConnection:
             return fn(conn)
         except libvirt.libvirtError as err:
             if err.get_error_code() in CONNECTION_ERRORS or not _alive(conn):
-                self._lost(conn, _message(err))
-                raise HostUnreachable(f"host '{self.name}': {_message(err)}") from err
+                self._lost(conn, error_message(err))
+                raise HostUnreachable(f"host '{self.name}': {error_message(err)}") from err
             raise HostError(
-                f"host '{self.name}': {_message(err)}", libvirt_code=err.get_error_code()
+                f"host '{self.name}': {error_message(err)}", libvirt_code=err.get_error_code()
             ) from err
 
     def _open(self) -> libvirt.virConnect:
@@ -202,7 +203,7 @@ class HostConnection:
             _keepalive(conn)
             info = read_info(conn)
         except libvirt.libvirtError as err:
-            self._mark_unreachable(_message(err))
+            self._mark_unreachable(error_message(err))
             raise HostUnreachable(f"host '{self.name}' is unreachable: {self.error}") from err
         conn.registerCloseCallback(self._on_close, None)
         if self._on_event is not None:
@@ -211,7 +212,7 @@ class HostConnection:
                     None, libvirt.VIR_NETWORK_EVENT_ID_LIFECYCLE, self._network_event, None
                 )
             except libvirt.libvirtError as err:  # a driver without events: reads still work
-                log.warning("host %s: no network events: %s", self.name, _message(err))
+                log.warning("host %s: no network events: %s", self.name, error_message(err))
         self._conn, self.info = conn, info
         self.state, self.error = HostState.CONNECTED, None
         self.connected_since = datetime.now(UTC)
@@ -288,7 +289,8 @@ class HostConnection:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _message(err: libvirt.libvirtError) -> str:
+def error_message(err: libvirt.libvirtError) -> str:
+    """libvirt's own words for an error."""
     return err.get_error_message() or str(err)
 
 
