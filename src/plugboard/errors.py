@@ -41,6 +41,21 @@ class InvalidInput(PlugboardError):
     title = "Invalid input."
 
 
+class HostInterfaceNotFound(InvalidInput):
+    """A vNIC or template names a host interface the host does not have."""
+
+    code = "HOST_INTERFACE_NOT_FOUND"
+    title = "Host interface not found."
+
+
+class OvsBridgeNotFound(InvalidInput):
+    """A vNIC or template names an Open vSwitch bridge the host does not have (or the host
+    runs no Open vSwitch)."""
+
+    code = "OVS_BRIDGE_NOT_FOUND"
+    title = "Open vSwitch bridge not found."
+
+
 class MacAddressInvalid(InvalidInput):
     """Not a MAC a NIC may have: malformed, multicast, or all zeros."""
 
@@ -130,6 +145,11 @@ class NetworkInUse(Conflict):
 class TokenExists(Conflict):
     code = "TOKEN_EXISTS"
     title = "Token already exists."
+
+
+class TemplateExists(Conflict):
+    code = "TEMPLATE_EXISTS"
+    title = "Template already exists."
 
 
 class VmExists(Conflict):

@@ -231,10 +231,19 @@ class BridgeSource(BaseModel):
     bridge: IfName
 
 
+VlanTag = Annotated[int, Field(ge=0, le=4095)]
+
+
 class OvsSource(BaseModel):
+    """A port of an Open vSwitch bridge: untagged, an access port (vlan) or a trunk."""
+
     model_config = ConfigDict(extra="forbid")
     type: Literal["ovs"]
     bridge: IfName
+    vlan: VlanTag | None = Field(None, description="An access port's VLAN tag")
+    trunk: list[VlanTag] | None = Field(
+        None, min_length=1, max_length=64, description="A trunk port's VLANs (tagged)"
+    )
 
 
 class DirectSource(BaseModel):
@@ -274,7 +283,7 @@ class Bandwidth(BaseModel):
 
 class VlanIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    tags: list[Annotated[int, Field(ge=0, le=4095)]] = Field(min_length=1, max_length=64)
+    tags: list[VlanTag] = Field(min_length=1, max_length=64)
     trunk: bool = False
 
 
@@ -367,6 +376,41 @@ class VmSummary(BaseModel):
 
 class VmOut(VmSummary):
     nics: list[VnicOut]
+
+
+# --- host interfaces -------------------------------------------------------------------------
+class InterfaceUser(BaseModel):
+    kind: Literal["vm", "network"]
+    name: str
+
+
+class HostInterfaceOut(BaseModel):
+    name: str
+    type: str = Field(
+        description="nic, bond, bridge, vlan, macvtap, macvlan, veth, tap, ovs-bridge, "
+        "ovs-datapath, loopback or other"
+    )
+    state: str = Field(description="up, down, unknown, ... (the kernel's operstate)")
+    mac: str | None
+    mtu: int | None
+    addresses: list[str] = Field(description="CIDR")
+    master: str | None = Field(description="The bridge, bond or OVS bridge it is a port of")
+    ports: list[str] = Field(description="A bridge's ports, a bond's slaves")
+    parent: str | None = Field(description="The lower device of a VLAN or macvtap")
+    vlan_id: int | None
+    mode: str | None = Field(description="macvtap/macvlan or bond mode")
+    ovs: dict | None = Field(description="Open vSwitch facts: bridge, tag, trunks, error, ...")
+    used_by: list[InterfaceUser]
+
+
+class InterfaceListing(BaseModel):
+    host: str
+    source: Literal["netlink+ovsdb", "netlink", "libvirt"] = Field(
+        description="Where the facts come from: netlink and OVSDB in the namespace of the "
+        "host's libvirtd (it runs on this machine), or libvirt's interface APIs (remote)"
+    )
+    cannot_see: list[str] = Field(description="What that source leaves out")
+    interfaces: list[HostInterfaceOut]
 
 
 class MacPoolOut(BaseModel):

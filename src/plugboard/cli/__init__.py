@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from plugboard import __version__
-from plugboard.cli import hosts, netcheck, networks, service, tokens, vms
+from plugboard.cli import hosts, interfaces, netcheck, networks, service, tokens, vms
 from plugboard.cli.client import Client
 
 app = typer.Typer(
@@ -50,7 +50,7 @@ def root(
     ctx.obj = lambda: Client.configured(url, token)
 
 
-for module in (service, hosts, networks, vms, netcheck, tokens):
+for module in (service, hosts, networks, interfaces, vms, netcheck, tokens):
     module.register(app)
 
 

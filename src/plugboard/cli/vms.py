@@ -51,6 +51,10 @@ def _source_text(source: dict | None) -> str:
         return f"network {source['network']}{port}"
     if kind == "direct":
         return f"direct {source['dev']} ({source['mode']})"
+    if kind == "ovs" and source.get("vlan") is not None:
+        return f"ovs {source['bridge']} vlan {source['vlan']}"
+    if kind == "ovs" and source.get("trunk"):
+        return f"ovs {source['bridge']} trunk {','.join(map(str, source['trunk']))}"
     return f"{kind} {source.get('bridge')}"
 
 
@@ -142,18 +146,38 @@ def nic_list(
 
 
 def _source(
-    network: str | None, portgroup: str | None, bridge: str | None, direct: str | None, mode
+    network: str | None,
+    portgroup: str | None,
+    bridge: str | None,
+    direct: str | None,
+    mode: Mode | None,
+    ovs: str | None = None,
+    vlan: int | None = None,
+    trunk: str | None = None,
 ) -> dict | None:
-    given = [x for x in (network, bridge, direct) if x is not None]
+    given = [x for x in (network, bridge, direct, ovs) if x is not None]
     if len(given) > 1:
-        raise fail("give one of --network, --bridge, --direct")
+        raise fail("give one of --network, --bridge, --direct, --ovs")
+    if (vlan is not None or trunk is not None) and ovs is None:
+        raise fail("--vlan and --trunk go with --ovs")
     if network is not None:
         return {"type": "network", "network": network, "portgroup": portgroup}
     if bridge is not None:
         return {"type": "bridge", "bridge": bridge}
     if direct is not None:
         return {"type": "direct", "dev": direct, "mode": (mode or Mode.vepa).value}
+    if ovs is not None:
+        return {"type": "ovs", "bridge": ovs, "vlan": vlan, "trunk": _tags(trunk)}
     return None
+
+
+def _tags(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        return [int(tag) for tag in text.split(",")]
+    except ValueError:
+        raise fail(f"--trunk takes tags separated by commas, as in 100,200; not '{text}'") from None
 
 
 NetworkOpt = Annotated[str | None, typer.Option(help="A libvirt network of the host.")]
@@ -161,6 +185,9 @@ PortgroupOpt = Annotated[str | None, typer.Option(help="A port group of --networ
 BridgeOpt = Annotated[str | None, typer.Option(help="A host bridge.")]
 DirectOpt = Annotated[str | None, typer.Option(help="A host interface (macvtap).")]
 ModeOpt = Annotated[Mode | None, typer.Option(help="macvtap mode for --direct.")]
+OvsOpt = Annotated[str | None, typer.Option(help="An Open vSwitch bridge of the host.")]
+VlanOpt = Annotated[int | None, typer.Option(help="--ovs: an access port with this VLAN tag.")]
+TrunkOpt = Annotated[str | None, typer.Option(help="--ovs: a trunk of these tags (100,200).")]
 MacOpt = Annotated[str | None, typer.Option(help="aa:bb:cc:dd:ee:ff (default: from the pool).")]
 
 
@@ -189,6 +216,9 @@ def nic_add(
     bridge: BridgeOpt = None,
     direct: DirectOpt = None,
     mode: ModeOpt = None,
+    ovs: OvsOpt = None,
+    vlan: VlanOpt = None,
+    trunk: TrunkOpt = None,
     model: Annotated[str, typer.Option(help="virtio, e1000, e1000e, rtl8139, ...")] = "virtio",
     mac: MacOpt = None,
     unplugged: Annotated[bool, typer.Option(help="Add it unplugged.")] = False,
@@ -200,7 +230,7 @@ def nic_add(
         "name": name,
         "mac": mac,
         "model": model,
-        "source": _source(network, portgroup, bridge, direct, mode),
+        "source": _source(network, portgroup, bridge, direct, mode, ovs, vlan, trunk),
         "plugged": not unplugged,
         "linked": not unlinked,
     }
@@ -217,6 +247,9 @@ def nic_set(
     bridge: BridgeOpt = None,
     direct: DirectOpt = None,
     mode: ModeOpt = None,
+    ovs: OvsOpt = None,
+    vlan: VlanOpt = None,
+    trunk: TrunkOpt = None,
     no_network: Annotated[
         bool, typer.Option("--no-network", help="Take it off any network.")
     ] = False,
@@ -232,7 +265,7 @@ def nic_set(
 ) -> None:
     """Change a vNIC: re-wire, link, plug, MAC, model — live on a running VM."""
     body: dict[str, Any] = {}
-    source = _source(network, portgroup, bridge, direct, mode)
+    source = _source(network, portgroup, bridge, direct, mode, ovs, vlan, trunk)
     if source is not None and no_network:
         raise fail("--no-network and a source exclude each other")
     if source is not None or no_network:

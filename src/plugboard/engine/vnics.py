@@ -24,6 +24,7 @@ import libvirt
 import libvirt_qemu
 from lxml import etree
 
+from plugboard import hostnet
 from plugboard.engine import macpool
 from plugboard.errors import (
     CannotRemoveActiveDevice,
@@ -38,7 +39,7 @@ from plugboard.errors import (
 )
 from plugboard.hosts import HostConnection, HostRegistry
 from plugboard.hosts.connection import error_message
-from plugboard.vnic import MODELS, Plan, PlanError, Source, Vnic, plan
+from plugboard.vnic import MODELS, Plan, PlanError, Source, Vlan, Vnic, plan
 from plugboard.vnic.xml import (
     BLACKHOLE,
     NS,
@@ -212,7 +213,9 @@ def _nic(state: VmState, name: str, vm: str) -> NicState:
 
 
 # --- JSON ------------------------------------------------------------------------------------
-def source_json(source: Source | None) -> dict[str, Any] | None:
+def source_json(source: Source | None, vlan: Vlan | None = None) -> dict[str, Any] | None:
+    """The source as clients write it; an Open vSwitch port's VLANs are part of it (vlan: an
+    access port's tag, trunk: the tags a trunk carries)."""
     if source is None:
         return None
     keys = {
@@ -221,7 +224,12 @@ def source_json(source: Source | None) -> dict[str, Any] | None:
         "ovs": ("bridge",),
         "direct": ("dev", "mode"),
     }.get(source.type, ())
-    return {"type": source.type} | {key: getattr(source, key) for key in keys}
+    out = {"type": source.type} | {key: getattr(source, key) for key in keys}
+    if source.type == "ovs":
+        access = vlan is not None and not vlan.trunk and len(vlan.tags) == 1
+        out["vlan"] = vlan.tags[0] if access else None
+        out["trunk"] = list(vlan.tags) if vlan is not None and vlan.trunk else None
+    return out
 
 
 def config_json(vnic: Vnic) -> dict[str, Any]:
@@ -234,7 +242,7 @@ def config_json(vnic: Vnic) -> dict[str, Any]:
         "name": vnic.name,
         "mac": vnic.mac,
         "model": vnic.model,
-        "source": source_json(vnic.source),
+        "source": source_json(vnic.source, vnic.vlan),
         "plugged": vnic.plugged,
         "linked": vnic.linked,
         "bandwidth": bandwidth or None,
@@ -253,18 +261,34 @@ def nic_json(nic: NicState) -> dict[str, Any]:
 
 
 # --- checking what is asked ------------------------------------------------------------------
-def resolve(conn: libvirt.virConnect, vnic: Vnic, known: dict[str, str] | None = None) -> Vnic:
+def resolve(
+    conn: libvirt.virConnect,
+    vnic: Vnic,
+    known: dict[str, str] | None = None,
+    current: Vnic | None = None,
+) -> Vnic:
     """`vnic` with its source checked on the host and its attachment (tap, macvtap, hostdev)
-    known; NETWORK_NOT_FOUND for a network the host does not have."""
+    known: NETWORK_NOT_FOUND for a network the host does not have, HOST_INTERFACE_NOT_FOUND or
+    OVS_BRIDGE_NOT_FOUND for a device or bridge it lacks (not checked again when `current`, the
+    vNIC as it is, is wired there already)."""
     if vnic.model not in MODELS and vnic.model != "default":
         raise InvalidInput(f"model '{vnic.model}' is not one of {', '.join(MODELS)}", field="model")
     src = vnic.source
-    if src is None or src.type != "network":
+    if src is None:
         return vnic
     known = {} if known is None else known
-    if src.network not in known:
-        known[src.network] = _attachment(conn, src.network)
-    return vnic.with_(source=Source(**{**src.__dict__, "attachment": known[src.network]}))
+    if src.type == "network":
+        if src.network not in known:
+            known[src.network] = _attachment(conn, src.network)
+        return vnic.with_(source=Source(**{**src.__dict__, "attachment": known[src.network]}))
+    device = src.dev if src.type == "direct" else src.bridge
+    old = current.source if current is not None else None
+    here = old is not None and (old.type, old.dev, old.bridge) == (src.type, src.dev, src.bridge)
+    if not here and f"{src.type}:{device}" not in known:
+        hostnet.check_source(conn, src.type, device)
+        known[f"{src.type}:{device}"] = "ok"
+    attachment = "macvtap" if src.type == "direct" else "tap"
+    return vnic.with_(source=Source(**{**src.__dict__, "attachment": attachment}))
 
 
 def _attachment(conn: libvirt.virConnect, network: str) -> str:
@@ -706,7 +730,7 @@ class VnicChangeRequest:
                 )
             known: dict[str, str] = {}
             current.vnic = resolve_current(conn, current, known)
-            desired = resolve(conn, change.applied_to(current.vnic), known)
+            desired = resolve(conn, change.applied_to(current.vnic), known, current.vnic)
             if _same(current.vnic, desired):
                 desired = current.vnic
             steps = plan(current.vnic, desired, state.running)

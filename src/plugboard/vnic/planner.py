@@ -5,7 +5,8 @@ Rules (DESIGN.md, "The vNIC model", after oVirt's network-linking feature):
 - a stopped VM: only its definition changes (config-only);
 - unplugged -> plugged: hot-plug, with the vNIC's link state; plugged -> unplugged: hot-unplug;
 - plugged -> plugged: a new MAC or model, or a move between kinds of attachment libvirt cannot
-  make live (tap <-> macvtap), is unplug then plug into the same PCI slot; any other change
+  make live (tap <-> macvtap), or a macvtap to another device or mode, is unplug then plug into
+  the same PCI slot; any other change
   (network, bridge, port group, VLAN, link state, QoS) is one live update, the card stays;
 - unplugged -> unplugged: only plugboard's record changes;
 - a plugged vNIC of a running VM cannot be removed.
@@ -100,6 +101,8 @@ def _plugged_to_plugged(current: Vnic, desired: Vnic) -> Plan:
     old, new = _attachment(current), _attachment(desired)
     if old != new:
         why.append(f"libvirt cannot move a live card from {old} to {new}")
+    elif old == "macvtap" and current.source != desired.source:
+        why.append("libvirt cannot re-wire a live macvtap")
     if why:
         reason = "; ".join(why)
         return Plan(

@@ -15,6 +15,7 @@ from plugboard.api.schemas import (
     MacPoolOut,
     Name,
     NicName,
+    OvsSource,
     VlanIn,
     VmCreate,
     VmOut,
@@ -40,7 +41,28 @@ IfMatch = Annotated[
 
 # --- conversions -----------------------------------------------------------------------------
 def _source(value: BaseModel | None) -> Source | None:
-    return None if value is None else Source(**value.model_dump())
+    if value is None:
+        return None
+    return Source(**value.model_dump(exclude={"vlan", "trunk"}))
+
+
+def _ovs_vlan(source: OvsSource, body: BaseModel) -> Vlan | None:
+    """An OVS source's VLANs as the vNIC's VLAN (a source sent whole: none means untagged)."""
+    if source.vlan is not None and source.trunk is not None:
+        raise InvalidInput(
+            "an Open vSwitch port is an access port (vlan) or a trunk (trunk), not both",
+            field="source.trunk",
+        )
+    if (source.vlan is not None or source.trunk is not None) and body.vlan is not None:
+        raise InvalidInput(
+            "give the VLANs once: in the source (vlan or trunk) or as vlan, not both",
+            field="vlan",
+        )
+    if source.vlan is not None:
+        return Vlan((source.vlan,), False)
+    if source.trunk is not None:
+        return Vlan(tuple(source.trunk), True)
+    return _vlan(body.vlan)
 
 
 def _bandwidth(value: Bandwidth | None) -> tuple[tuple[str, int], ...]:
@@ -73,6 +95,9 @@ def vnic_fields(body: BaseModel, only_set: bool) -> dict[str, Any]:
         if only_set and value is None and key in ("mac", "model", "plugged", "linked"):
             raise InvalidInput(f"{key} cannot be null; leave it out to keep it", field=key)
         fields[key] = CONVERT[key](value) if key in CONVERT else value
+    source = getattr(body, "source", None)
+    if isinstance(source, OvsSource):
+        fields["vlan"] = _ovs_vlan(source, body)
     return {k: v for k, v in fields.items() if not (k in ("mac", "name") and v is None)}
 
 

@@ -1,0 +1,161 @@
+"""Host interfaces: NICs, bonds, bridges, VLANs, macvtaps and Open vSwitch bridges.
+
+On a host whose libvirtd runs on this machine (its URI names a local socket), plugboard reads
+them the way the host sees them: over netlink in libvirtd's network namespace, and from the
+Open vSwitch database that libvirtd's ovs-vsctl uses (/run/openvswitch/db.sock as libvirtd sees
+it). A remote host is read through libvirt's interface and node-device APIs, which see less;
+the listing says which source it used and what that source cannot see.
+"""
+
+from __future__ import annotations
+
+import libvirt
+from lxml import etree
+
+from plugboard.errors import HostInterfaceNotFound, InvalidInput, OvsBridgeNotFound
+from plugboard.hostnet import netlink, ovsdb, remote
+from plugboard.hostnet.model import TYPES, HostInterface, InterfaceType, Listing
+from plugboard.hosts.domains import definitions
+
+__all__ = ["TYPES", "HostInterface", "InterfaceType", "Listing", "check_source", "read"]
+
+
+def _local(uri: str) -> tuple[str | None, str] | None:
+    """(network namespace, OVSDB endpoint) of a host whose libvirtd runs here, or None."""
+    path = netlink.daemon_socket(uri)
+    if path is None:
+        return None
+    pid = netlink.daemon_pid(path)
+    # /proc/PID/root is libvirtd's view of the file system (its mount namespace).
+    return netlink.netns_of(pid), f"unix:/proc/{pid}/root/run/openvswitch/db.sock"
+
+
+def read(conn: libvirt.virConnect, source: str = "auto", usage: bool = True) -> Listing:
+    """The host's interfaces; `source` auto (netlink + OVSDB when libvirtd runs on this
+    machine, libvirt otherwise), host (netlink + OVSDB or an error) or libvirt."""
+    cannot_see: list[str] = []
+    local = None
+    if source != "libvirt":
+        try:
+            local = _local(conn.getURI())
+        except OSError as err:
+            if source == "host":
+                raise
+            cannot_see.append(f"netlink: cannot reach libvirtd's namespace ({err.strerror})")
+    if local is None and source == "host":
+        raise InvalidInput(
+            "this host's libvirtd does not run on this machine: its interfaces can only be read "
+            "through libvirt (source=libvirt)",
+            field="source",
+        )
+    if local is None:
+        listing = Listing("libvirt", cannot_see + remote.CANNOT_SEE, remote.read(conn))
+    else:
+        netns, endpoint = local
+        listing = Listing("netlink", cannot_see, netlink.read(netns))
+        try:
+            _merge_ovs(listing, ovsdb.read(endpoint))
+            listing.source = "netlink+ovsdb"
+        except ovsdb.OvsdbUnavailable as err:
+            listing.cannot_see.append(f"Open vSwitch: {err} (is it running?)")
+    if usage:
+        _add_usage(conn, listing)
+    return listing
+
+
+def _merge_ovs(listing: Listing, state: ovsdb.OvsState) -> None:
+    for name, bridge in state.bridges.items():
+        iface = listing.find(name)
+        if iface is None:  # a bridge without its internal interface (not created yet)
+            iface = HostInterface(name=name, type="ovs-bridge", state="unknown")
+            listing.interfaces.append(iface)
+        iface.type = "ovs-bridge"
+        iface.ports = list(bridge["ports"])
+        iface.ovs = {"datapath_type": bridge["datapath_type"]}
+    for name, port in state.interfaces.items():
+        iface = listing.find(name)
+        if iface is None or name == port["bridge"]:
+            continue
+        iface.master = port["bridge"]
+        iface.ovs = {k: v for k, v in port.items() if k != "vm"}
+    for iface in listing.interfaces:
+        if iface.name in ("ovs-system", "ovs-netdev"):
+            iface.type = "ovs-datapath"
+    listing.interfaces.sort(key=lambda i: i.name)
+
+
+def _add_usage(conn: libvirt.virConnect, listing: Listing) -> None:
+    """Which VMs and libvirt networks use each interface: a VM's tap or macvtap, the bridge or
+    device its vNICs are wired to; a network's bridge and the devices it forwards to."""
+    users: dict[str, list[dict[str, str]]] = {}
+
+    def use(name: str | None, kind: str, who: str) -> None:
+        if name:
+            entry = {"kind": kind, "name": who}
+            if entry not in users.setdefault(name, []):
+                users[name].append(entry)
+
+    for net in conn.listAllNetworks():
+        root = etree.fromstring(net.XMLDesc(0).encode())
+        bridge = root.find("bridge")
+        use(bridge.get("name") if bridge is not None else None, "network", net.name())
+        forward = root.find("forward")
+        if forward is not None:
+            use(forward.get("dev"), "network", net.name())
+            for dev in forward.iterfind("interface"):
+                use(dev.get("dev"), "network", net.name())
+            for pf in forward.iterfind("pf"):
+                use(pf.get("dev"), "network", net.name())
+    for dom, root in definitions(conn):
+        for iface in root.iterfind("devices/interface"):
+            use(_attr(iface, "target", "dev"), "vm", dom.name())
+            use(_attr(iface, "source", "bridge"), "vm", dom.name())
+            use(_attr(iface, "source", "dev"), "vm", dom.name())
+    for iface in listing.interfaces:
+        iface.used_by = users.get(iface.name, [])
+
+
+def _attr(node: etree._Element, child: str, name: str) -> str | None:
+    found = node.find(child)
+    return found.get(name) if found is not None else None
+
+
+def check_source(conn: libvirt.virConnect, kind: str, name: str) -> None:
+    """HOST_INTERFACE_NOT_FOUND / OVS_BRIDGE_NOT_FOUND unless the host has what a vNIC
+    source names: `kind` direct (any interface), bridge (a Linux bridge) or ovs. Reads only
+    what it needs: OVSDB for an OVS bridge, netlink for the others."""
+    try:
+        local = _local(conn.getURI())
+    except OSError:
+        local = None
+    field = "source.dev" if kind == "direct" else "source.bridge"
+    if local is None:  # through libvirt, which sees less: only that the name exists
+        if read(conn, "libvirt", usage=False).find(name) is None:
+            error = OvsBridgeNotFound if kind == "ovs" else HostInterfaceNotFound
+            raise error(f"the host has no interface '{name}' that libvirt reports", field=field)
+        return
+    netns, endpoint = local
+    if kind == "ovs":
+        try:
+            bridges = ovsdb.read(endpoint).bridges
+        except ovsdb.OvsdbUnavailable as err:
+            raise OvsBridgeNotFound(
+                f"no Open vSwitch bridge '{name}': {err}; is Open vSwitch running on the host?",
+                field=field,
+            ) from None
+        if name not in bridges:
+            known = ", ".join(sorted(bridges)) or "none"
+            raise OvsBridgeNotFound(
+                f"the host has no Open vSwitch bridge '{name}' (it has: {known})", field=field
+            )
+        return
+    iface = next((i for i in netlink.read(netns) if i.name == name), None)
+    if iface is None:
+        raise HostInterfaceNotFound(
+            f"the host has no interface '{name}'; `plugboard iface-list` shows them", field=field
+        )
+    if kind == "bridge" and iface.type != "bridge":
+        raise HostInterfaceNotFound(
+            f"'{name}' is not a Linux bridge; an Open vSwitch bridge needs a source of type ovs",
+            field=field,
+        )

@@ -1,0 +1,117 @@
+"""Interfaces read over netlink (pyroute2), in the network namespace of the host's libvirtd."""
+
+from __future__ import annotations
+
+import socket
+import struct
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from pyroute2 import IPRoute
+
+from plugboard.hostnet.model import HostInterface
+
+IFF_LOOPBACK = 0x8
+# Where libvirt's clients look for the system daemon's socket (modular daemon first).
+SYSTEM_SOCKETS = ("/run/libvirt/virtqemud-sock", "/run/libvirt/libvirt-sock")
+BOND_MODES = (
+    "balance-rr",
+    "active-backup",
+    "balance-xor",
+    "broadcast",
+    "802.3ad",
+    "balance-tlb",
+    "balance-alb",
+)
+KINDS = {
+    "bridge": "bridge",
+    "bond": "bond",
+    "vlan": "vlan",
+    "macvtap": "macvtap",
+    "macvlan": "macvlan",
+    "veth": "veth",
+    "tun": "tap",
+    "openvswitch": "ovs-bridge",
+}
+
+
+def daemon_socket(uri: str) -> str | None:
+    """The UNIX socket of a libvirt URI that names a daemon on this machine, or None for a
+    remote host (or a driver without a daemon, such as test:///)."""
+    parts = urlsplit(uri)
+    if parts.scheme not in ("qemu", "qemu+unix") or parts.netloc:
+        return None
+    given = parse_qs(parts.query).get("socket")
+    if given:
+        return given[0]
+    if parts.path.rstrip("/") != "/system":
+        return None  # a session daemon: it sees the machine's network as we do
+    return next((s for s in SYSTEM_SOCKETS if Path(s).exists()), None)
+
+
+def daemon_pid(path: str) -> int:
+    """The process id of the daemon listening on a UNIX socket (the kernel's peer
+    credentials, so no protocol is spoken)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(2)
+        sock.connect(path)
+        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    return struct.unpack("3i", creds)[0]
+
+
+def netns_of(pid: int) -> str | None:
+    """The path of a process's network namespace, or None when it is our own."""
+    path = f"/proc/{pid}/ns/net"
+    if Path(path).stat().st_ino == Path("/proc/self/ns/net").stat().st_ino:
+        return None
+    return path
+
+
+def _type(msg, kind: str | None) -> str:
+    if msg["flags"] & IFF_LOOPBACK:
+        return "loopback"
+    if kind is None:
+        return "nic"
+    return KINDS.get(kind, "other")
+
+
+def read(netns: str | None) -> list[HostInterface]:
+    """Every interface of the namespace (None: ours) with its addresses, ports and parent."""
+    ipr = IPRoute(netns=netns, flags=0) if netns else IPRoute()
+    with ipr:
+        links = list(ipr.get_links())
+        addrs = list(ipr.get_addr())
+    names = {msg["index"]: msg.get("ifname") for msg in links}
+    by_index: dict[int, HostInterface] = {}
+    for msg in links:
+        info = msg.get("linkinfo")
+        kind = info.get("kind") if info is not None else None
+        data = info.get("data") if info is not None else None
+        iface = HostInterface(
+            name=msg.get("ifname"),
+            type=_type(msg, kind),
+            state=(msg.get("operstate") or "unknown").lower(),
+            mac=msg.get("address"),
+            mtu=msg.get("mtu"),
+            master=names.get(msg.get("master")),
+        )
+        if kind in ("vlan", "macvtap", "macvlan"):
+            iface.parent = names.get(msg.get("link"))
+        if kind == "vlan" and data is not None:
+            iface.vlan_id = data.get("IFLA_VLAN_ID")
+        if kind in ("macvtap", "macvlan") and data is not None:
+            iface.mode = data.get(f"IFLA_{kind.upper()}_MODE")
+        if kind == "bond" and data is not None:
+            mode = data.get("IFLA_BOND_MODE")
+            iface.mode = BOND_MODES[mode] if mode in range(len(BOND_MODES)) else None
+        by_index[msg["index"]] = iface
+    for iface in by_index.values():
+        if iface.master is not None:
+            master = next((m for m in by_index.values() if m.name == iface.master), None)
+            if master is not None:
+                master.ports.append(iface.name)
+    for msg in addrs:
+        iface = by_index.get(msg["index"])
+        if iface is not None:
+            iface.addresses.append(f"{msg.get('address')}/{msg['prefixlen']}")
+    return sorted(by_index.values(), key=lambda i: i.name)
