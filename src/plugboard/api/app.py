@@ -13,7 +13,16 @@ from plugboard import __version__
 from plugboard.api import problems
 from plugboard.api.deps import API_PREFIX as PREFIX
 from plugboard.api.deps import Services
-from plugboard.api.routes import events, health, hosts, interfaces, networks, tokens, vms
+from plugboard.api.routes import (
+    events,
+    health,
+    hosts,
+    interfaces,
+    networks,
+    templates,
+    tokens,
+    vms,
+)
 from plugboard.engine import audit
 from plugboard.engine.hosts import load_hosts
 from plugboard.engine.tokens import ensure_admin_token
@@ -57,7 +66,7 @@ def create_app(settings: Settings | None = None, connector: Connector = libvirt.
     )
     app.state.services = svc
     problems.install(app)
-    for module in (health, hosts, networks, interfaces, vms, tokens, events):
+    for module in (health, hosts, networks, interfaces, vms, templates, tokens, events):
         app.include_router(module.router, prefix=PREFIX)
     app.include_router(vms.pool_router, prefix=PREFIX)
 

@@ -356,11 +356,46 @@ class Boot(BaseModel):
 class VmCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Name
+    template: Name | None = Field(
+        None,
+        description="Made from this template: its size, boot and vNICs (those in nics come "
+        "after them); fields given here override the template's",
+    )
+    memory_mib: int | None = Field(None, ge=16, le=4 * 1024 * 1024, description="Default 256")
+    vcpus: int | None = Field(None, ge=1, le=256, description="Default 1")
+    boot: Boot | None = Field(None, description="Required without a template")
+    nics: list[VnicCreate] = Field([], max_length=28)
+    domain_type: DomainType | None = Field(None, description="auto (default): the host's setting")
+
+
+class TemplateInterface(BaseModel):
+    """Host interfaces a VM is attached to directly: one vNIC per name in source."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["macvtap", "ovs", "bridge"]
+    source: list[IfName] = Field(min_length=1, max_length=28)
+    mode: Literal["bridge", "vepa", "private", "passthrough"] | None = Field(
+        None, description="macvtap only (default vepa)"
+    )
+
+
+class TemplateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Name
     memory_mib: int = Field(256, ge=16, le=4 * 1024 * 1024)
     vcpus: int = Field(1, ge=1, le=256)
-    boot: Boot
-    nics: list[VnicCreate] = Field([], max_length=28)
     domain_type: DomainType = Field("auto", description="auto: the host's setting")
+    boot: Boot
+    networks: list[Name] = Field(
+        [], max_length=28, description="libvirt networks: one vNIC on each (none by default)"
+    )
+    interfaces: list[TemplateInterface] = Field([], max_length=28)
+    nic_model: NicModel = "virtio"
+
+
+class TemplateOut(TemplateIn):
+    created_at: datetime
+    updated_at: datetime
 
 
 class VmSummary(BaseModel):

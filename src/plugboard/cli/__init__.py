@@ -8,7 +8,16 @@ from typing import Annotated
 import typer
 
 from plugboard import __version__
-from plugboard.cli import hosts, interfaces, netcheck, networks, service, tokens, vms
+from plugboard.cli import (
+    hosts,
+    interfaces,
+    netcheck,
+    networks,
+    service,
+    templates,
+    tokens,
+    vms,
+)
 from plugboard.cli.client import Client
 
 app = typer.Typer(
@@ -50,7 +59,7 @@ def root(
     ctx.obj = lambda: Client.configured(url, token)
 
 
-for module in (service, hosts, networks, interfaces, vms, netcheck, tokens):
+for module in (service, hosts, networks, interfaces, vms, templates, netcheck, tokens):
     module.register(app)
 
 

@@ -76,8 +76,11 @@ def vm_create(
     ctx: typer.Context,
     name: str,
     host: HostOption = "local",
-    memory: Annotated[int, typer.Option(help="MiB.")] = 256,
-    vcpus: int = 1,
+    template: Annotated[
+        str | None, typer.Option(help="Make it from this template (see template-list).")
+    ] = None,
+    memory: Annotated[int | None, typer.Option(help="MiB (default 256).")] = None,
+    vcpus: Annotated[int | None, typer.Option(help="Default 1.")] = None,
     kernel: Annotated[str | None, typer.Option(help="Kernel path on the host.")] = None,
     initrd: str | None = None,
     cmdline: str | None = None,
@@ -85,17 +88,19 @@ def vm_create(
     network: Annotated[
         list[str] | None, typer.Option(help="One vNIC on this network (repeatable).")
     ] = None,
-    domain_type: Annotated[str, typer.Option(help="auto, kvm or qemu.")] = "auto",
+    domain_type: Annotated[str | None, typer.Option(help="auto, kvm or qemu.")] = None,
     start: Annotated[bool, typer.Option(help="Start it too.")] = False,
     output: OutputOption = Format.table,
 ) -> None:
-    """Create a VM: boot from a kernel (and initrd) or a disk image, with vNICs."""
+    """Create a VM: boot from a kernel (and initrd) or a disk image, or from a template."""
+    boot = {"kernel": kernel, "initrd": initrd, "cmdline": cmdline, "disk": disk}
     body = {
         "name": name,
+        "template": template,
         "memory_mib": memory,
         "vcpus": vcpus,
         "domain_type": domain_type,
-        "boot": {"kernel": kernel, "initrd": initrd, "cmdline": cmdline, "disk": disk},
+        "boot": boot if any(boot.values()) else None,
         "nics": [{"source": {"type": "network", "network": n}} for n in network or []],
     }
     made = call(ctx, "POST", _vms(host), json=body, params={"start": start})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Boolean, DateTime, Float, Integer, String, Text, TypeDecorator
+from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, String, Text, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -82,3 +82,21 @@ class MacPool(Base):
     name: Mapped[str] = mapped_column(String(64), unique=True)
     ranges: Mapped[str] = mapped_column(Text)  # "from-to" pairs, one per line
     allow_duplicates: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Template(Base):
+    """What a new VM is made of: size, boot, libvirt networks and direct interfaces (the
+    Kimchi RFC's proposal 2), and the model of its vNICs."""
+
+    __tablename__ = "templates"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    memory_mib: Mapped[int] = mapped_column(Integer)
+    vcpus: Mapped[int] = mapped_column(Integer)
+    domain_type: Mapped[str] = mapped_column(String(8), default="auto")
+    boot: Mapped[dict] = mapped_column(JSON)  # kernel, initrd, cmdline, disk
+    networks: Mapped[list] = mapped_column(JSON)  # libvirt network names
+    interfaces: Mapped[list] = mapped_column(JSON)  # [{type, source: [names], mode}]
+    nic_model: Mapped[str] = mapped_column(String(16), default="virtio")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

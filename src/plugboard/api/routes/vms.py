@@ -25,7 +25,7 @@ from plugboard.api.schemas import (
     VnicOut,
     VnicPatch,
 )
-from plugboard.engine import macpool, vms, vnics
+from plugboard.engine import macpool, templates, vms, vnics
 from plugboard.engine.hosts import get_host
 from plugboard.errors import InvalidInput
 from plugboard.vnic import Source, Vlan
@@ -135,7 +135,12 @@ def list_vms(host: HostDep, _: CurrentUser) -> list[VmSummary]:
     return [_summary(v) for v in vms.list_vms(host)]
 
 
-@router.post("", status_code=201, summary="Create a VM with vNICs", responses=responses(403, 409))
+@router.post(
+    "",
+    status_code=201,
+    summary="Create a VM with vNICs (from a template or not)",
+    responses=responses(403, 409),
+)
 def create_vm(
     *,
     host: HostDep,
@@ -148,16 +153,21 @@ def create_vm(
     start: Annotated[bool, Query(description="Start it too")] = False,
 ) -> VmOut:
     audit_target(request, f"hosts/{host.name}/vms/{body.name}")
-    domain_type = body.domain_type
+    made = templates.get_template(db, body.template) if body.template else None
+    boot = body.boot.model_dump(exclude_none=True) if body.boot else (made and made.boot)
+    if boot is None:
+        raise InvalidInput("boot is required when no template is given", field="boot")
+    domain_type = body.domain_type or (made.domain_type if made else "auto")
     if domain_type == "auto":
         domain_type = get_host(db, svc.registry, host.name).domain_type or "qemu"
     spec = vms.VmSpec(
         name=body.name,
-        memory_mib=body.memory_mib,
-        vcpus=body.vcpus,
+        memory_mib=body.memory_mib or (made.memory_mib if made else 256),
+        vcpus=body.vcpus or (made.vcpus if made else 1),
         domain_type=domain_type,
-        **body.boot.model_dump(),
-        nics=[vnic_fields(n, only_set=False) for n in body.nics],
+        **boot,
+        nics=(templates.vnic_fields(made) if made else [])
+        + [vnic_fields(n, only_set=False) for n in body.nics],
     )
     view = vms.create_vm(host, svc.registry, macpool.get_pool(db), spec, start=start)
     response.headers["Location"] = f"{request.url.path}/{body.name}"

@@ -1,0 +1,157 @@
+"""Templates: what new VMs are made of. Besides size and boot, a template names the libvirt
+networks a VM gets a vNIC on and the host interfaces it is attached to directly (the Kimchi
+RFC's proposal 2): `interfaces: [{type: macvtap|ovs|bridge, source: [names], mode}]`, one vNIC
+per name. Templates are not bound to a host: what they name is checked on the host a VM is
+created on, before anything is created there."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from plugboard.errors import InvalidInput, TemplateExists, TemplateNotFound
+from plugboard.store.models import Template, utcnow
+from plugboard.vnic import Source
+
+# A template interface's type -> the vNIC source type it becomes.
+SOURCE_TYPES = {"macvtap": "direct", "ovs": "ovs", "bridge": "bridge"}
+MACVTAP_MODES = ("bridge", "vepa", "private", "passthrough")
+
+
+@dataclass(frozen=True)
+class TemplateSpec:
+    name: str
+    boot: dict[str, Any]
+    memory_mib: int = 256
+    vcpus: int = 1
+    domain_type: str = "auto"
+    networks: list[str] = field(default_factory=list)
+    interfaces: list[dict[str, Any]] = field(default_factory=list)
+    nic_model: str = "virtio"
+
+
+def check(spec: TemplateSpec) -> TemplateSpec:
+    """The rules pydantic's schema cannot say; INVALID_INPUT names the field."""
+    if not spec.boot.get("kernel") and not spec.boot.get("disk"):
+        raise InvalidInput(
+            "boot needs a kernel (with initrd, cmdline) or a disk image path", field="boot"
+        )
+    for i, iface in enumerate(spec.interfaces):
+        if iface["type"] not in SOURCE_TYPES:
+            raise InvalidInput(
+                f"interface type '{iface['type']}' is not one of {', '.join(SOURCE_TYPES)}",
+                field=f"interfaces[{i}].type",
+            )
+        if iface.get("mode") is not None and iface["type"] != "macvtap":
+            raise InvalidInput(
+                f"mode applies to macvtap interfaces only, not to {iface['type']}",
+                field=f"interfaces[{i}].mode",
+            )
+        if iface["type"] == "macvtap" and iface.get("mode") not in (None, *MACVTAP_MODES):
+            raise InvalidInput(
+                f"macvtap mode must be one of {', '.join(MACVTAP_MODES)}",
+                field=f"interfaces[{i}].mode",
+            )
+    return spec
+
+
+def _find(session: Session, name: str) -> Template:
+    found = session.scalar(select(Template).where(Template.name == name))
+    if found is None:
+        raise TemplateNotFound(
+            f"no template named '{name}'; `plugboard template-list` shows the templates"
+        )
+    return found
+
+
+def list_templates(session: Session) -> list[Template]:
+    return list(session.scalars(select(Template).order_by(Template.name)))
+
+
+def get_template(session: Session, name: str) -> Template:
+    return _find(session, name)
+
+
+def _fill(template: Template, spec: TemplateSpec) -> Template:
+    for key in (
+        "memory_mib",
+        "vcpus",
+        "domain_type",
+        "boot",
+        "networks",
+        "nic_model",
+    ):
+        setattr(template, key, getattr(spec, key))
+    template.interfaces = [
+        {"type": i["type"], "source": list(i["source"]), "mode": _mode(i)} for i in spec.interfaces
+    ]
+    template.updated_at = utcnow()
+    return template
+
+
+def _mode(iface: dict[str, Any]) -> str | None:
+    return (iface.get("mode") or "vepa") if iface["type"] == "macvtap" else None
+
+
+def create_template(session: Session, spec: TemplateSpec) -> Template:
+    check(spec)
+    if session.scalar(select(Template).where(Template.name == spec.name)) is not None:
+        raise TemplateExists(
+            f"a template named '{spec.name}' exists; change it with template-update or delete it"
+        )
+    template = _fill(Template(name=spec.name, created_at=utcnow()), spec)
+    session.add(template)
+    session.flush()
+    return template
+
+
+def replace_template(session: Session, name: str, spec: TemplateSpec) -> Template:
+    if spec.name != name:
+        raise InvalidInput(
+            f"the body names template '{spec.name}', the path '{name}'; a template is not "
+            "renamed (create one under the new name)",
+            field="name",
+        )
+    check(spec)
+    return _fill(_find(session, name), spec)
+
+
+def delete_template(session: Session, name: str) -> None:
+    session.delete(_find(session, name))
+
+
+def template_json(template: Template) -> dict[str, Any]:
+    return {
+        "name": template.name,
+        "memory_mib": template.memory_mib,
+        "vcpus": template.vcpus,
+        "domain_type": template.domain_type,
+        "boot": template.boot,
+        "networks": template.networks,
+        "interfaces": template.interfaces,
+        "nic_model": template.nic_model,
+        "created_at": template.created_at,
+        "updated_at": template.updated_at,
+    }
+
+
+def vnic_fields(template: Template) -> list[dict[str, Any]]:
+    """The vNICs a VM made from the template gets, in order: one per network, then one per
+    name of each interface."""
+    fields = [
+        {"source": Source("network", network=network), "model": template.nic_model}
+        for network in template.networks
+    ]
+    for iface in template.interfaces:
+        kind = SOURCE_TYPES[iface["type"]]
+        for name in iface["source"]:
+            source = (
+                Source("direct", dev=name, mode=iface["mode"], attachment="macvtap")
+                if kind == "direct"
+                else Source(kind, bridge=name)
+            )
+            fields.append({"source": source, "model": template.nic_model})
+    return fields
