@@ -222,20 +222,38 @@ class Guest:
 
 @dataclass
 class NicSpec:
-    """A NIC to boot a guest with: on a libvirt network, with a user alias."""
+    """A NIC to boot a guest with, with a user alias: on a libvirt network (the default), or
+    kind "ovs" (a port of Open vSwitch bridge `bridge`, with `vlan` or `trunk`) or "direct"
+    (a macvtap on host interface `dev` in `mode`)."""
 
-    network: str
+    network: str | None
     alias: str
     mac: str | None = None
     link_up: bool = True
     model: str = "virtio"
+    kind: str = "network"
+    bridge: str | None = None
+    dev: str | None = None
+    mode: str = "bridge"
+    vlan: int | None = None
+    trunk: list[int] | None = None
 
 
 def interface_element(spec: NicSpec) -> ET.Element:
-    iface = ET.Element("interface", type="network")
+    iface = ET.Element("interface", type={"ovs": "bridge"}.get(spec.kind, spec.kind))
     if spec.mac:
         ET.SubElement(iface, "mac", address=spec.mac)
-    ET.SubElement(iface, "source", network=spec.network)
+    if spec.kind == "network":
+        ET.SubElement(iface, "source", network=spec.network)
+    elif spec.kind == "ovs":
+        ET.SubElement(iface, "source", bridge=spec.bridge)
+        ET.SubElement(iface, "virtualport", type="openvswitch")
+    else:
+        ET.SubElement(iface, "source", dev=spec.dev, mode=spec.mode)
+    if spec.vlan is not None or spec.trunk:
+        vlan = ET.SubElement(iface, "vlan", **({"trunk": "yes"} if spec.trunk else {}))
+        for tag in spec.trunk or [spec.vlan]:
+            ET.SubElement(vlan, "tag", id=str(tag))
     ET.SubElement(iface, "model", type=spec.model)
     if not spec.link_up:
         ET.SubElement(iface, "link", state="down")

@@ -39,6 +39,7 @@ class TestHost:
     name: str
     uri: str
     _conn: libvirt.virConnect | None = field(default=None, repr=False)
+    _ovsdb: str | None = field(default=None, repr=False)
 
     @classmethod
     def up(cls, name: str) -> TestHost:
@@ -54,6 +55,16 @@ class TestHost:
     def restart_libvirtd(self) -> None:
         """Restart the host's libvirtd; guests and dnsmasq keep running."""
         _script("restart", self.name)
+
+    def ovs(self) -> str:
+        """Start Open vSwitch in the host (once); its OVSDB endpoint."""
+        if self._ovsdb is None:
+            self._ovsdb = _script("ovs", self.name)
+        return self._ovsdb
+
+    def vsctl(self, *args: str) -> str:
+        """ovs-vsctl against the host's own Open vSwitch."""
+        return self.run("ovs-vsctl", f"--db={self.ovs()}", "--timeout=10", *args)
 
     @property
     def netns(self) -> str:

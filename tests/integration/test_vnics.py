@@ -23,16 +23,6 @@ VM = "/hosts/th/vms"
 
 
 @pytest.fixture
-def svc(services, testhost: TestHost):
-    service = services.make()
-    created = service.post(
-        "/hosts", json={"name": "th", "uri": testhost.uri, "domain_type": "qemu"}
-    )
-    assert created.status_code == 201, created.text
-    return service
-
-
-@pytest.fixture
 def two_networks(networks: NetworkFactory) -> tuple[TestNetwork, TestNetwork]:
     return networks.create(), networks.create()
 

@@ -1,0 +1,14 @@
+import pytest
+
+from tests.harness import TestHost
+
+
+@pytest.fixture
+def svc(services, testhost: TestHost):
+    """A service (in this process) with the session's test host registered as `th`."""
+    service = services.make()
+    created = service.post(
+        "/hosts", json={"name": "th", "uri": testhost.uri, "domain_type": "qemu"}
+    )
+    assert created.status_code == 201, created.text
+    return service
