@@ -12,3 +12,14 @@ def svc(services, testhost: TestHost):
     )
     assert created.status_code == 201, created.text
     return service
+
+
+@pytest.fixture
+def served(services, testhost: TestHost):
+    """A service in a process of its own (for the CLI), with the test host registered as `th`."""
+    service = services.serve()
+    created = service.post(
+        "/hosts", json={"name": "th", "uri": testhost.uri, "domain_type": "qemu"}
+    )
+    assert created.status_code == 201, created.text
+    return service

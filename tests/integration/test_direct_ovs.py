@@ -31,11 +31,22 @@ def link_local(mac: str) -> str:
     return "fe80::" + ":".join(f"{w:x}" for w in words)
 
 
-def reaches(src: Guest, dst_mac: str, dev: str = "eth0") -> bool:
+def settle(guest: Guest, *devs: str) -> None:
+    """Wait until the guest's link-local addresses on `devs` are usable (not tentative: a
+    fresh one is checked for duplicates first, for about a second)."""
+    for dev in devs:
+        guest.wait_for(
+            f"{dev}'s link-local address",
+            lambda dev=dev: "tentative" not in guest.check(f"ip -6 addr show dev {dev}"),
+        )
+
+
+def reaches(src: Guest, dst_mac: str, dev: str = "eth0", tries: int = 1) -> bool:
     """Whether `src` gets an answer from the guest with `dst_mac` (IPv6 link-local: no
-    addresses to set up, nothing for the guests' DHCP clients to undo)."""
-    result = src.run(f"ping -c 2 -W 2 {link_local(dst_mac)}%{dev}", timeout=20)
-    return result.status == 0
+    addresses to set up, nothing for the guests' DHCP clients to undo). A path that must work
+    gets `tries` rounds: Open vSwitch's userspace datapath sets up a new flow slowly under TCG."""
+    ping = f"ping -c 2 -W 2 {link_local(dst_mac)}%{dev}"
+    return any(src.run(ping, timeout=20).status == 0 for _ in range(tries))
 
 
 def live_interface(dom: libvirt.virDomain, alias: str, flags: int = 0) -> etree._Element:
@@ -141,6 +152,7 @@ def test_ovs_vlans_isolate_retag_live_and_a_trunk_carries_both(
     a, b, c, d = boot(100), boot(100), boot(200), boot(100)
     for guest in (a, b, c, d):
         guest.wait_ready()
+        settle(guest, "eth0")
     mac = {g: g.macs()[0] for g in (a, b, c, d)}
     nic_of = {g: svc.get(f"{VM}/{g.name}/nics/nic1").json() for g in (a, b, c, d)}
     assert nic_of[c]["source"] == {"type": "ovs", "bridge": ovs_bridge, "vlan": 200, "trunk": None}
@@ -157,7 +169,7 @@ def test_ovs_vlans_isolate_retag_live_and_a_trunk_carries_both(
     assert (port_c["ovs"]["tag"], port_c["ovs"]["error"]) == (200, None)
     assert port_c["used_by"] == [{"kind": "vm", "name": c.name}]
 
-    assert reaches(a, mac[b])
+    assert reaches(a, mac[b], tries=3)
     assert not reaches(a, mac[c])
 
     # d becomes a trunk of both VLANs: it sees them tagged, on its own VLAN interfaces
@@ -169,10 +181,11 @@ def test_ovs_vlans_isolate_retag_live_and_a_trunk_carries_both(
     assert [x["kind"] for x in trunk.json()["plan"]] == ["live-update"]
     assert trunk.json()["vnic"]["source"]["trunk"] == [100, 200]
     d.check("for v in 100 200; do ip link add link eth0 name eth0.$v type vlan id $v; "
-            "ip link set eth0.$v up; done; sleep 2")  # fmt: skip
-    assert reaches(a, mac[d])  # VLAN 100, arrives on d's eth0.100
-    assert reaches(c, mac[d])  # VLAN 200, arrives on d's eth0.200
-    assert reaches(d, mac[a], "eth0.100") and reaches(d, mac[c], "eth0.200")
+            "ip link set eth0.$v up; done")  # fmt: skip
+    settle(d, "eth0.100", "eth0.200")
+    assert reaches(a, mac[d], tries=3)  # VLAN 100, arrives on d's eth0.100
+    assert reaches(c, mac[d], tries=3)  # VLAN 200, arrives on d's eth0.200
+    assert reaches(d, mac[a], "eth0.100", tries=3) and reaches(d, mac[c], "eth0.200", tries=3)
     assert not reaches(d, mac[c], "eth0.100")
 
     # re-tag c to 100 while it runs: one live update, the card stays, and a reaches it
@@ -185,25 +198,29 @@ def test_ovs_vlans_isolate_retag_live_and_a_trunk_carries_both(
     assert retag.json()["vnic"]["pci_address"] == nic_of[c]["pci_address"]
     tag = testhost.vsctl("get", "port", nic_of[c]["target_dev"], "tag").strip()
     assert tag == "100"
-    assert reaches(a, mac[c])
+    assert reaches(a, mac[c], tries=3)
 
 
-def test_rewire_between_ovs_a_linux_bridge_and_a_network_live(
+def test_rewire_between_ovs_a_linux_bridge_and_a_network_keeps_the_slot(
     svc, testhost, guests: GuestFactory, networks: NetworkFactory, ovs_bridge
 ):
     net = networks.create()
     guest = guests.boot(net.name, persistent=True)
     path = f"{VM}/{guest.name}/nics/nic1"
     nic = svc.get(path).json()
-    for source in (
-        {"type": "ovs", "bridge": ovs_bridge, "vlan": 7},
-        {"type": "bridge", "bridge": net.bridge},
-        {"type": "network", "network": net.name},
+    # libvirt moves a live tap between Linux bridges and networks, and an Open vSwitch port
+    # between VLANs, but cannot put a live card on or off Open vSwitch: that is unplug + plug
+    for source, kinds in (
+        ({"type": "ovs", "bridge": ovs_bridge, "vlan": 7}, ["unplug", "plug"]),
+        ({"type": "ovs", "bridge": ovs_bridge, "vlan": 8}, ["live-update"]),
+        ({"type": "bridge", "bridge": net.bridge}, ["unplug", "plug"]),
+        ({"type": "network", "network": net.name}, ["live-update"]),
     ):
         moved = svc.patch(path, json={"source": source})
         assert moved.status_code == 200, moved.text
-        assert [a["kind"] for a in moved.json()["plan"]] == ["live-update"]
+        assert [a["kind"] for a in moved.json()["plan"]] == kinds
         assert moved.json()["vnic"]["pci_address"] == nic["pci_address"]
+        assert guest.nic_by_mac(nic["mac"]).pci_address == nic["pci_address"]
         got = moved.json()["vnic"]["source"]
         assert {k: v for k, v in got.items() if v is not None} == source
     ports = testhost.vsctl("list-ports", ovs_bridge).split()
@@ -306,7 +323,8 @@ def test_bad_input_is_refused_and_creates_nothing(
 
 
 # --- host interfaces -----------------------------------------------------------------------
-def test_interface_listing_sources_filters_and_the_cli(svc, testhost, networks, ovs_bridge, wire):
+def test_interface_listing_sources_filters_and_the_cli(served, networks, ovs_bridge, wire):
+    svc = served
     net = networks.create()
     listing = svc.get("/hosts/th/interfaces").json()
     assert listing["host"] == "th" and listing["source"] == "netlink+ovsdb"
@@ -338,7 +356,8 @@ def test_interface_listing_sources_filters_and_the_cli(svc, testhost, networks, 
     assert table.returncode == 0 and "netlink+ovsdb" in table.stdout and wire in table.stdout
 
 
-def test_cli_templates_and_a_vm_from_one(svc, testhost, networks, ovs_bridge):
+def test_cli_templates_and_a_vm_from_one(served, testhost, networks, ovs_bridge):
+    svc = served
     net = networks.create()
     created = svc.cli(
         "template-create", "small", "--memory", "160", "--kernel", str(KERNEL), "--initrd",

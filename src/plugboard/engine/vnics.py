@@ -147,8 +147,11 @@ def read_vm(
         vnic = vnic_from(iface, meta.get(name), plugged=True)
         if target_dev and vnic.source is not None and vnic.source.type == "network":
             # A running card shows what its network gave it: libvirt names taps vnetN and
-            # macvtaps macvtapN (no need to ask the network).
+            # macvtaps macvtapN, and an Open vSwitch port has its virtualport (no need to ask
+            # the network).
             kind = "macvtap" if target_dev.startswith(("macvtap", "macvlan")) else "tap"
+            if kind == "tap" and iface.find("virtualport[@type='openvswitch']") is not None:
+                kind = "ovs"
             vnic = vnic.with_(source=replace(vnic.source, attachment=kind))
         nics[name] = NicState(
             vnic=vnic,
@@ -267,7 +270,7 @@ def resolve(
     known: dict[str, str] | None = None,
     current: Vnic | None = None,
 ) -> Vnic:
-    """`vnic` with its source checked on the host and its attachment (tap, macvtap, hostdev)
+    """`vnic` with its source checked on the host and its attachment (tap, ovs, macvtap, hostdev)
     known: NETWORK_NOT_FOUND for a network the host does not have, HOST_INTERFACE_NOT_FOUND or
     OVS_BRIDGE_NOT_FOUND for a device or bridge it lacks (not checked again when `current`, the
     vNIC as it is, is wired there already)."""
@@ -287,12 +290,12 @@ def resolve(
     if not here and f"{src.type}:{device}" not in known:
         hostnet.check_source(conn, src.type, device)
         known[f"{src.type}:{device}"] = "ok"
-    attachment = "macvtap" if src.type == "direct" else "tap"
+    attachment = {"direct": "macvtap", "ovs": "ovs"}.get(src.type, "tap")
     return vnic.with_(source=Source(**{**src.__dict__, "attachment": attachment}))
 
 
 def _attachment(conn: libvirt.virConnect, network: str) -> str:
-    """tap, macvtap or hostdev: what a libvirt network gives its vNICs."""
+    """tap, ovs, macvtap or hostdev: what a libvirt network gives its vNICs."""
     try:
         net = conn.networkLookupByName(network)
     except libvirt.libvirtError as err:
@@ -309,6 +312,8 @@ def _attachment(conn: libvirt.virConnect, network: str) -> str:
         return "hostdev"
     if mode in MACVTAP_MODES or (mode == "bridge" and root.find("bridge") is None):
         return "macvtap"  # a bridge-mode network without a bridge is a macvtap pool
+    if root.find("virtualport[@type='openvswitch']") is not None:
+        return "ovs"
     return "tap"
 
 
@@ -632,7 +637,12 @@ class Change:
     fields: dict[str, Any]
 
     def applied_to(self, vnic: Vnic) -> Vnic:
-        return vnic.with_(**self.fields)
+        fields = dict(self.fields)
+        leaves_ovs = vnic.source is not None and vnic.source.type == "ovs"
+        new = fields.get("source", vnic.source)
+        if leaves_ovs and (new is None or new.type != "ovs") and "vlan" not in fields:
+            fields["vlan"] = None  # the VLANs were the OVS port's; they do not come along
+        return vnic.with_(**fields)
 
 
 def _verify(conn: libvirt.virConnect, before: VmState, desired: Vnic | None, name: str):

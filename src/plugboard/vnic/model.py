@@ -19,8 +19,10 @@ MODELS = (
 )
 SourceType = Literal["network", "bridge", "direct", "ovs"]
 # How QEMU's side of the card is attached: libvirt can move a live card between sources of
-# the same attachment (a tap on some bridge), not between a tap and a macvtap.
-Attachment = Literal["tap", "macvtap", "hostdev"]
+# the same attachment (a tap on some Linux bridge, a port of some Open vSwitch bridge), not
+# between a tap and a macvtap, nor on or off Open vSwitch (libvirt 9.0 cannot change a live
+# card's virtualport).
+Attachment = Literal["tap", "ovs", "macvtap", "hostdev"]
 
 
 @dataclass(frozen=True)

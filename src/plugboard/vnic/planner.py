@@ -4,10 +4,10 @@ or not. Pure: no libvirt here; the plan can be shown before anything happens (dr
 Rules (DESIGN.md, "The vNIC model", after oVirt's network-linking feature):
 - a stopped VM: only its definition changes (config-only);
 - unplugged -> plugged: hot-plug, with the vNIC's link state; plugged -> unplugged: hot-unplug;
-- plugged -> plugged: a new MAC or model, or a move between kinds of attachment libvirt cannot
-  make live (tap <-> macvtap), or a macvtap to another device or mode, is unplug then plug into
-  the same PCI slot; any other change
-  (network, bridge, port group, VLAN, link state, QoS) is one live update, the card stays;
+- plugged -> plugged: a new MAC or model, a move between kinds of attachment libvirt cannot
+  make live (tap <-> macvtap, Linux bridge <-> Open vSwitch), or a macvtap to another device
+  or mode, is unplug then plug into the same PCI slot; any other change (network, bridge,
+  port group, VLAN, link state, QoS) is one live update, the card stays;
 - unplugged -> unplugged: only plugboard's record changes;
 - a plugged vNIC of a running VM cannot be removed.
 """
@@ -100,7 +100,7 @@ def _plugged_to_plugged(current: Vnic, desired: Vnic) -> Plan:
         why.append(f"the model changes ({current.model} -> {desired.model})")
     old, new = _attachment(current), _attachment(desired)
     if old != new:
-        why.append(f"libvirt cannot move a live card from {old} to {new}")
+        why.append(f"libvirt cannot move a live card from {KINDS[old]} to {KINDS[new]}")
     elif old == "macvtap" and current.source != desired.source:
         why.append("libvirt cannot re-wire a live macvtap")
     if why:
@@ -122,6 +122,14 @@ def _plugged_to_plugged(current: Vnic, desired: Vnic) -> Plan:
         if a != b
     ]
     return _one("live-update", f"{', '.join(changed)} change live; the card stays in its slot")
+
+
+KINDS = {
+    "tap": "a Linux bridge",
+    "ovs": "Open vSwitch",
+    "macvtap": "a macvtap",
+    "hostdev": "a host device",
+}
 
 
 def _attachment(vnic: Vnic) -> str:

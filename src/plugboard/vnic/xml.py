@@ -89,7 +89,7 @@ def _source_from(iface: etree._Element) -> Source | None:
     if kind == "bridge":
         port = iface.find("virtualport")
         if port is not None and port.get("type") == "openvswitch":
-            return Source("ovs", bridge=get("bridge"))
+            return Source("ovs", bridge=get("bridge"), attachment="ovs")
         return Source("bridge", bridge=get("bridge"))
     if kind == "direct":
         return Source("direct", dev=get("dev"), mode=get("mode", "vepa"), attachment="macvtap")
@@ -121,6 +121,9 @@ def interface_for(vnic: Vnic, base: etree._Element | None = None) -> etree._Elem
     """The `<interface>` that makes `vnic`, keeping what plugboard does not manage from `base`
     (the card as it is now: its PCI address, driver, boot order ...)."""
     iface = copy.deepcopy(base) if base is not None else etree.Element("interface")
+    # An Open vSwitch port's identity (its interfaceid, which libvirt made up): kept while the
+    # card stays on Open vSwitch, else libvirt sees a new port and cannot update it live.
+    port = iface.find("virtualport[@type='openvswitch']")
     for child in list(iface):
         if child.tag in OWNED or (
             child.tag == "target" and child.get("dev", "").startswith(RUNTIME_TARGET)
@@ -130,6 +133,8 @@ def interface_for(vnic: Vnic, base: etree._Element | None = None) -> etree._Elem
     source = vnic.source
     _sub(iface, "mac", address=vnic.mac)
     _write_source(iface, source)
+    if source is not None and source.type == "ovs":
+        iface.append(port if port is not None else etree.Element("virtualport", type="openvswitch"))
     if vnic.model != "default":
         _sub(iface, "model", type=vnic.model)
     if source is None or not vnic.linked:
@@ -151,8 +156,6 @@ def _write_source(iface: etree._Element, source: Source | None) -> None:
     elif source.type in ("bridge", "ovs"):
         iface.set("type", "bridge")
         _sub(iface, "source", bridge=source.bridge)
-        if source.type == "ovs":
-            _sub(iface, "virtualport", type="openvswitch")
     elif source.type == "direct":
         iface.set("type", "direct")
         _sub(iface, "source", dev=source.dev, mode=source.mode or "vepa")
