@@ -2,12 +2,16 @@
 
 import pytest
 
-from plugboard.vnic import PlanError, Source, Vnic, plan
+from plugboard.engine.vnics import Change
+from plugboard.vnic import PlanError, Source, Vlan, Vnic, plan
 
 LAB = Source("network", network="lab")
 PROD = Source("network", network="prod")
 MACVTAP = Source("direct", dev="eth1", mode="bridge", attachment="macvtap")
+OVS = Source("ovs", bridge="ovsbr0", attachment="ovs")
+BRIDGE = Source("bridge", bridge="br0")
 NIC = Vnic("nic1", "52:54:00:00:00:01", source=LAB)
+ON_OVS = NIC.with_(source=OVS)
 
 
 @pytest.mark.parametrize(
@@ -26,6 +30,36 @@ NIC = Vnic("nic1", "52:54:00:00:00:01", source=LAB)
         (NIC, NIC.with_(mac="52:54:00:00:00:02"), ("unplug", "plug"), True),
         (NIC, NIC.with_(model="e1000"), ("unplug", "plug"), True),
         (NIC, NIC.with_(source=MACVTAP), ("unplug", "plug"), True),
+        # a macvtap cannot be re-wired live, to another device or mode
+        (
+            NIC.with_(source=MACVTAP),
+            NIC.with_(source=Source("direct", dev="eth2", mode="bridge", attachment="macvtap")),
+            ("unplug", "plug"),
+            True,
+        ),
+        (
+            NIC.with_(source=MACVTAP),
+            NIC.with_(source=Source("direct", dev="eth1", mode="vepa", attachment="macvtap")),
+            ("unplug", "plug"),
+            True,
+        ),
+        # on or off Open vSwitch: unplug + plug; within it (VLANs, another OVS bridge): live
+        (NIC, ON_OVS, ("unplug", "plug"), True),
+        (ON_OVS, NIC.with_(source=BRIDGE), ("unplug", "plug"), True),
+        (ON_OVS, ON_OVS.with_(vlan=Vlan((100,))), ("live-update",), True),
+        (
+            ON_OVS.with_(vlan=Vlan((100,))),
+            ON_OVS.with_(vlan=Vlan((100, 200), trunk=True)),
+            ("live-update",),
+            True,
+        ),
+        (
+            ON_OVS,
+            ON_OVS.with_(source=Source("ovs", bridge="ovsbr1", attachment="ovs")),
+            ("live-update",),
+            True,
+        ),
+        (NIC, NIC.with_(source=BRIDGE), ("live-update",), True),
         (NIC, NIC.with_(plugged=False), ("unplug",), True),
         (NIC.with_(plugged=False), NIC, ("plug",), False),
         (NIC.with_(plugged=False), NIC.with_(plugged=False, source=PROD), ("config-only",), True),
@@ -60,3 +94,12 @@ def test_plug_says_how_the_cable_goes_in():
     assert "unlinked" in plan(None, NIC.with_(linked=False), vm_running=True).actions[0].reason
     assert NIC.with_(linked=False).active is False
     assert NIC.alias == "ua-nic1"
+
+
+def test_leaving_open_vswitch_leaves_its_vlans_behind():
+    tagged = ON_OVS.with_(vlan=Vlan((100,)))
+    assert Change({"source": BRIDGE}).applied_to(tagged).vlan is None
+    assert Change({"source": None}).applied_to(tagged).vlan is None
+    assert Change({"linked": False}).applied_to(tagged).vlan == Vlan((100,))
+    kept = Change({"source": LAB, "vlan": Vlan((7,))}).applied_to(tagged)
+    assert kept.vlan == Vlan((7,))

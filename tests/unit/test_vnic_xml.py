@@ -40,7 +40,7 @@ sources = st.one_of(
         portgroup=st.sampled_from([None, "eng"]),
     ),
     st.builds(Source, type=st.just("bridge"), bridge=st.sampled_from(["br0", "br1"])),
-    st.builds(Source, type=st.just("ovs"), bridge=st.just("ovsbr0")),
+    st.builds(Source, type=st.just("ovs"), bridge=st.just("ovsbr0"), attachment=st.just("ovs")),
     st.builds(
         Source,
         type=st.just("direct"),
