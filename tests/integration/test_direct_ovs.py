@@ -95,14 +95,21 @@ def wire(testhost: TestHost, tmp_path: Path):
         subprocess.run(["ip", "netns", "del", ns], check=False)  # takes the veth pair along
 
 
-# --- macvtap -------------------------------------------------------------------------------
-def test_macvtap_bridge_mode_gets_a_lease_across_the_wire_and_vepa_is_written(
-    svc, testhost, guests: GuestFactory, networks: NetworkFactory, wire
-):
+@pytest.fixture
+def on_network(svc, guests: GuestFactory, networks: NetworkFactory):
+    """A running, persistent guest with nic1 on a network: (network, guest, nic1's path,
+    nic1 as the API shows it)."""
     net = networks.create()
     guest = guests.boot(net.name, persistent=True)
     path = f"{VM}/{guest.name}/nics/nic1"
-    nic = svc.get(path).json()
+    return net, guest, path, svc.get(path).json()
+
+
+# --- macvtap -------------------------------------------------------------------------------
+def test_macvtap_bridge_mode_gets_a_lease_across_the_wire_and_vepa_is_written(
+    svc, on_network, wire
+):
+    net, guest, path, nic = on_network
     pci = nic["pci_address"]
 
     moved = svc.patch(path, json={"source": {"type": "direct", "dev": wire, "mode": "bridge"}})
@@ -202,12 +209,9 @@ def test_ovs_vlans_isolate_retag_live_and_a_trunk_carries_both(
 
 
 def test_rewire_between_ovs_a_linux_bridge_and_a_network_keeps_the_slot(
-    svc, testhost, guests: GuestFactory, networks: NetworkFactory, ovs_bridge
+    svc, testhost, on_network, ovs_bridge
 ):
-    net = networks.create()
-    guest = guests.boot(net.name, persistent=True)
-    path = f"{VM}/{guest.name}/nics/nic1"
-    nic = svc.get(path).json()
+    net, guest, path, nic = on_network
     # libvirt moves a live tap between Linux bridges and networks, and an Open vSwitch port
     # between VLANs, but cannot put a live card on or off Open vSwitch: that is unplug + plug
     for source, kinds in (

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from plugboard.cli.output import Format, OutputOption, call, fail, show, stdout
-from plugboard.cli.vms import Mode
+from plugboard.cli.vms import DiskOpt, DomainTypeOpt, KernelOpt, MemoryOpt, Mode, VcpusOpt
 
 COLUMNS = ["name", "memory_mib", "vcpus", "boot", "networks", "interfaces", "nic_model"]
 Names = Annotated[list[str] | None, typer.Option()]
@@ -84,12 +84,12 @@ def _command(update: bool):
     def run(
         ctx: typer.Context,
         name: str,
-        memory: Annotated[int | None, typer.Option(help="MiB (default 256).")] = None,
-        vcpus: Annotated[int | None, typer.Option(help="Default 1.")] = None,
-        kernel: Annotated[str | None, typer.Option(help="Kernel path on the host.")] = None,
+        memory: MemoryOpt = None,
+        vcpus: VcpusOpt = None,
+        kernel: KernelOpt = None,
         initrd: str | None = None,
         cmdline: str | None = None,
-        disk: Annotated[str | None, typer.Option(help="Disk image path on the host.")] = None,
+        disk: DiskOpt = None,
         network: Annotated[
             list[str] | None,
             typer.Option(help="A libvirt network: one vNIC on it (repeatable; '' for none)."),
@@ -109,7 +109,7 @@ def _command(update: bool):
             bool, typer.Option("--no-interfaces", help="No direct interfaces.")
         ] = False,
         model: Annotated[str | None, typer.Option(help="The vNICs' model (virtio).")] = None,
-        domain_type: Annotated[str | None, typer.Option(help="auto, kvm or qemu.")] = None,
+        domain_type: DomainTypeOpt = None,
         output: OutputOption = Format.table,
     ) -> None:
         given = locals() | {"memory_mib": memory, "nic_model": model}

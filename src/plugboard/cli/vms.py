@@ -38,6 +38,13 @@ class Link(enum.StrEnum):
     down = "down"
 
 
+MemoryOpt = Annotated[int | None, typer.Option(help="MiB (default 256).")]
+VcpusOpt = Annotated[int | None, typer.Option(help="Default 1.")]
+KernelOpt = Annotated[str | None, typer.Option(help="Kernel path on the host.")]
+DiskOpt = Annotated[str | None, typer.Option(help="Disk image path on the host.")]
+DomainTypeOpt = Annotated[str | None, typer.Option(help="auto, kvm or qemu.")]
+
+
 def _vms(host: str, vm: str = "") -> str:
     return f"/hosts/{host}/vms" + (f"/{vm}" if vm else "")
 
@@ -79,16 +86,16 @@ def vm_create(
     template: Annotated[
         str | None, typer.Option(help="Make it from this template (see template-list).")
     ] = None,
-    memory: Annotated[int | None, typer.Option(help="MiB (default 256).")] = None,
-    vcpus: Annotated[int | None, typer.Option(help="Default 1.")] = None,
-    kernel: Annotated[str | None, typer.Option(help="Kernel path on the host.")] = None,
+    memory: MemoryOpt = None,
+    vcpus: VcpusOpt = None,
+    kernel: KernelOpt = None,
     initrd: str | None = None,
     cmdline: str | None = None,
-    disk: Annotated[str | None, typer.Option(help="Disk image path on the host.")] = None,
+    disk: DiskOpt = None,
     network: Annotated[
         list[str] | None, typer.Option(help="One vNIC on this network (repeatable).")
     ] = None,
-    domain_type: Annotated[str | None, typer.Option(help="auto, kvm or qemu.")] = None,
+    domain_type: DomainTypeOpt = None,
     start: Annotated[bool, typer.Option(help="Start it too.")] = False,
     output: OutputOption = Format.table,
 ) -> None:

@@ -3,25 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 # nic: a physical (or para-virtual) NIC; tap: a VM's tap (vnetN) or another TUN/TAP device;
 # ovs-bridge: an Open vSwitch bridge (its internal port); ovs-datapath: OVS's own device
 # (ovs-system, ovs-netdev).
-TYPES = (
-    "nic",
-    "bond",
-    "bridge",
-    "vlan",
-    "macvtap",
-    "macvlan",
-    "veth",
-    "tap",
-    "ovs-bridge",
-    "ovs-datapath",
-    "loopback",
-    "other",
-)
 InterfaceType = Literal[
     "nic",
     "bond",
@@ -36,6 +22,7 @@ InterfaceType = Literal[
     "loopback",
     "other",
 ]
+TYPES = get_args(InterfaceType)
 Source = Literal["netlink+ovsdb", "netlink", "libvirt"]
 
 
