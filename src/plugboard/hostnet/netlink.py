@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import socket
 import struct
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from pyroute2 import IPRoute
+from pyroute2.netns import setns
 
 from plugboard.hostnet.model import HostInterface
 
@@ -75,9 +78,26 @@ def _type(msg, kind: str | None) -> str:
     return KINDS.get(kind, "other")
 
 
+@contextlib.contextmanager
+def _entered(netns: str | None):
+    """This thread in another network namespace for a moment (setns(2) moves the calling
+    thread only): a netlink socket opened here belongs to that namespace for good."""
+    if netns is None:
+        yield
+        return
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    try:
+        setns(netns, flags=0)
+        yield
+    finally:
+        setns(own, flags=0)
+        os.close(own)
+
+
 def read(netns: str | None) -> list[HostInterface]:
     """Every interface of the namespace (None: ours) with its addresses, ports and parent."""
-    ipr = IPRoute(netns=netns, flags=0) if netns else IPRoute()
+    with _entered(netns):
+        ipr = IPRoute()
     with ipr:
         links = list(ipr.get_links())
         addrs = list(ipr.get_addr())

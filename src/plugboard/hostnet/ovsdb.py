@@ -1,16 +1,23 @@
-"""Open vSwitch's bridges and ports, read from its database (OVSDB) with ovsdbapp's helpers
-and the ovs library's IDL: one snapshot per call."""
+"""Open vSwitch's bridges and ports, read from its database (OVSDB) with the ovs library's
+JSON-RPC client: one `transact` of three selects, no schema download, no IDL (which costs
+15 ms of schema parsing per read)."""
 
 from __future__ import annotations
 
+import errno
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ovs.db import idl as ovs_idl
-from ovsdbapp.backend.ovs_idl import idlutils
-from ovsdbapp.exceptions import TimeoutException
+import ovs.poller
+from ovs import jsonrpc, stream
 
-TIMEOUT = 5  # seconds
+TIMEOUT = 5.0  # seconds
+COLUMNS = {
+    "Bridge": ["_uuid", "name", "ports", "datapath_type"],
+    "Port": ["_uuid", "name", "interfaces", "tag", "trunks", "vlan_mode"],
+    "Interface": ["_uuid", "name", "type", "error", "external_ids"],
+}
 
 
 class OvsdbUnavailable(RuntimeError):
@@ -23,45 +30,87 @@ class OvsState:
     interfaces: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> port facts
 
 
+def _set(value) -> list:
+    """An OVSDB set (["set", [...]] or a single atom) as a list."""
+    if isinstance(value, list) and value and value[0] == "set":
+        return list(value[1])
+    return [value]
+
+
+def _uuids(value) -> list[str]:
+    return [atom[1] for atom in _set(value)]
+
+
 def _one(value) -> Any:
-    """An optional OVSDB column (a list of zero or one value) as a value or None."""
-    return value[0] if value else None
+    """An optional column (a set of zero or one atom) as the atom or None."""
+    atoms = _set(value)
+    return atoms[0] if atoms else None
+
+
+def _map(value) -> dict:
+    return dict(value[1]) if isinstance(value, list) and value and value[0] == "map" else {}
+
+
+def _transact(endpoint: str, operations: list[dict]) -> list[dict]:
+    deadline = time.monotonic() + TIMEOUT
+    error, conn_stream = stream.Stream.open_block(stream.Stream.open(endpoint), TIMEOUT * 1000)
+    if error:
+        raise OvsdbUnavailable(f"no Open vSwitch database answers at {endpoint}")
+    rpc = jsonrpc.Connection(conn_stream)
+    try:
+        request = jsonrpc.Message.create_request("transact", ["Open_vSwitch", *operations])
+        error = rpc.send(request)
+        while not error:
+            error, reply = rpc.recv()
+            if reply is not None and reply.id == request.id:
+                if reply.type == jsonrpc.Message.T_ERROR:
+                    raise OvsdbUnavailable(f"the Open vSwitch database refused: {reply.error}")
+                return reply.result
+            if error not in (0, errno.EAGAIN):
+                break
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise OvsdbUnavailable(f"the Open vSwitch database at {endpoint} did not answer")
+            error = 0
+            rpc.run()
+            poller = ovs.poller.Poller()
+            rpc.wait(poller)
+            rpc.recv_wait(poller)
+            poller.timer_wait(int(left * 1000))
+            poller.block()
+        raise OvsdbUnavailable(f"the Open vSwitch database at {endpoint} went away")
+    finally:
+        rpc.close()
 
 
 def read(endpoint: str) -> OvsState:
-    try:
-        helper = idlutils.get_schema_helper(endpoint, "Open_vSwitch")
-    except Exception as err:  # ovsdbapp raises a bare Exception when nothing answers
-        raise OvsdbUnavailable(f"no Open vSwitch database answers at {endpoint}") from err
-    helper.register_columns("Bridge", ["name", "ports", "datapath_type"])
-    helper.register_columns("Port", ["name", "interfaces", "tag", "trunks", "vlan_mode"])
-    helper.register_columns("Interface", ["name", "type", "error", "ofport", "external_ids"])
-    idl = ovs_idl.Idl(endpoint, helper)
-    try:
-        idlutils.wait_for_change(idl, timeout=TIMEOUT)
-        state = OvsState()
-        for bridge in idl.tables["Bridge"].rows.values():
-            ports = sorted(p.name for p in bridge.ports if p.name != bridge.name)
-            state.bridges[bridge.name] = {
-                "datapath_type": bridge.datapath_type or "system",
-                "ports": ports,
-            }
-            for port in bridge.ports:
-                for iface in port.interfaces:
-                    state.interfaces[iface.name] = {
-                        "bridge": bridge.name,
-                        "port": port.name,
-                        "type": iface.type or "system",
-                        "tag": _one(port.tag),
-                        "trunks": sorted(port.trunks),
-                        "vlan_mode": _one(port.vlan_mode),
-                        # ovs-vsctl exits 0 even when OVS could not open the interface; the
-                        # reason is here.
-                        "error": _one(iface.error),
-                        "vm": iface.external_ids.get("vm-id"),
-                    }
-        return state
-    except TimeoutException as err:
-        raise OvsdbUnavailable(f"the Open vSwitch database at {endpoint} did not answer") from err
-    finally:
-        idl.close()
+    results = _transact(
+        endpoint,
+        [{"op": "select", "table": t, "where": [], "columns": c} for t, c in COLUMNS.items()],
+    )
+    bridges, ports, ifaces = ({r["_uuid"][1]: r for r in result["rows"]} for result in results)
+    state = OvsState()
+    for bridge in bridges.values():
+        members = [ports[u] for u in _uuids(bridge["ports"]) if u in ports]
+        state.bridges[bridge["name"]] = {
+            "datapath_type": bridge["datapath_type"] or "system",
+            "ports": sorted(p["name"] for p in members if p["name"] != bridge["name"]),
+        }
+        for port in members:
+            for uuid in _uuids(port["interfaces"]):
+                iface = ifaces.get(uuid)
+                if iface is None:
+                    continue
+                state.interfaces[iface["name"]] = {
+                    "bridge": bridge["name"],
+                    "port": port["name"],
+                    "type": iface["type"] or "system",
+                    "tag": _one(port["tag"]),
+                    "trunks": sorted(_set(port["trunks"])),
+                    "vlan_mode": _one(port["vlan_mode"]),
+                    # ovs-vsctl exits 0 even when OVS could not open the interface; the reason
+                    # is here.
+                    "error": _one(iface["error"]),
+                    "vm": _map(iface["external_ids"]).get("vm-id"),
+                }
+    return state
