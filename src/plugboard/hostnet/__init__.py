@@ -34,27 +34,27 @@ def read(conn: libvirt.virConnect, source: str = "auto", usage: bool = True) -> 
     """The host's interfaces; `source` auto (netlink + OVSDB when libvirtd runs on this
     machine, libvirt otherwise), host (netlink + OVSDB or an error) or libvirt."""
     cannot_see: list[str] = []
-    local = None
+    listing = None
     if source != "libvirt":
         try:
             local = _local(conn.getURI())
-        except OSError as err:
-            if source == "host":
-                raise
-            cannot_see.append(f"netlink: cannot reach libvirtd's namespace ({err.strerror})")
-    if local is None and source == "host":
-        raise InvalidInput(
-            "this host's libvirtd does not run on this machine: its interfaces can only be read "
-            "through libvirt (source=libvirt)",
-            field="source",
-        )
-    if local is None:
+            if local is not None:
+                listing = Listing("netlink", cannot_see, netlink.read(local[0]))
+        except OSError as err:  # not allowed into libvirtd's namespace (not root?)
+            local = None
+            cannot_see.append(f"netlink: cannot enter libvirtd's namespace ({err.strerror})")
+        if listing is None and source == "host":
+            why = "; ".join(cannot_see) or "this host's libvirtd does not run on this machine"
+            raise InvalidInput(
+                f"cannot read the interfaces from the host itself: {why}; "
+                "source=libvirt reads them through libvirt",
+                field="source",
+            )
+    if listing is None:
         listing = Listing("libvirt", cannot_see + remote.CANNOT_SEE, remote.read(conn))
     else:
-        netns, endpoint = local
-        listing = Listing("netlink", cannot_see, netlink.read(netns))
         try:
-            _merge_ovs(listing, ovsdb.read(endpoint))
+            _merge_ovs(listing, ovsdb.read(local[1]))
             listing.source = "netlink+ovsdb"
         except ovsdb.OvsdbUnavailable as err:
             listing.cannot_see.append(f"Open vSwitch: {err} (is it running?)")
