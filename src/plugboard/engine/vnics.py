@@ -323,7 +323,7 @@ def resolve_current(conn: libvirt.virConnect, nic: NicState, known: dict[str, st
     if nic.target_dev:  # a running card: read_vm knows its attachment
         return vnic
     try:
-        return resolve(conn, vnic, known)
+        return resolve(conn, vnic, known, current=vnic)  # as it is: not checked again
     except (NetworkNotFound, InvalidInput):
         return vnic
 
