@@ -327,9 +327,13 @@ def test_bad_input_is_refused_and_creates_nothing(
 
 
 # --- host interfaces -----------------------------------------------------------------------
-def test_interface_listing_sources_filters_and_the_cli(served, networks, ovs_bridge, wire):
+def test_interface_listing_sources_filters_and_the_cli(
+    served, testhost, networks, ovs_bridge, wire
+):
     svc = served
     net = networks.create()
+    testhost.run("ip", "link", "add", "link", wire, "name", "pbmvl0", "type", "macvlan",
+                 "mode", "private")  # fmt: skip
     listing = svc.get("/hosts/th/interfaces").json()
     assert listing["host"] == "th" and listing["source"] == "netlink+ovsdb"
     assert listing["cannot_see"] == []
@@ -341,6 +345,8 @@ def test_interface_listing_sources_filters_and_the_cli(served, networks, ovs_bri
     assert {"kind": "network", "name": net.name} in bridge["used_by"]
     assert str(net.gateway) in " ".join(bridge["addresses"])
     assert by_name[ovs_bridge]["type"] == "ovs-bridge"
+    macvlan = by_name["pbmvl0"]
+    assert (macvlan["type"], macvlan["parent"], macvlan["mode"]) == ("macvlan", wire, "private")
 
     only = svc.get("/hosts/th/interfaces", params=[("type", "ovs-bridge"), ("type", "veth")])
     assert {i["type"] for i in only.json()["interfaces"]} == {"ovs-bridge", "veth"}
