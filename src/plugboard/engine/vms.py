@@ -128,6 +128,13 @@ def domain_xml(spec: VmSpec, vnics: list[Vnic]) -> str:
     return etree.tostring(dom, encoding="unicode")
 
 
+def check_boot(kernel: str | None, disk: str | None) -> None:
+    if not kernel and not disk:
+        raise InvalidInput(
+            "boot needs a kernel (with initrd, cmdline) or a disk image path", field="boot"
+        )
+
+
 def create_vm(
     host: HostConnection,
     registry: HostRegistry,
@@ -136,8 +143,7 @@ def create_vm(
     *,
     start: bool = False,
 ) -> VmView:
-    if not spec.kernel and not spec.disk:
-        raise InvalidInput("boot needs a kernel (with initrd, cmdline) or a disk image path")
+    check_boot(spec.kernel, spec.disk)
 
     def create(conn):
         try:

@@ -125,11 +125,10 @@ def read(netns: str | None) -> list[HostInterface]:
             mode = data.get("IFLA_BOND_MODE")
             iface.mode = BOND_MODES[mode] if mode in range(len(BOND_MODES)) else None
         by_index[msg["index"]] = iface
-    for iface in by_index.values():
-        if iface.master is not None:
-            master = next((m for m in by_index.values() if m.name == iface.master), None)
-            if master is not None:
-                master.ports.append(iface.name)
+    for msg in links:
+        master = by_index.get(msg.get("master"))
+        if master is not None:
+            master.ports.append(msg.get("ifname"))
     for msg in addrs:
         iface = by_index.get(msg["index"])
         if iface is not None:
