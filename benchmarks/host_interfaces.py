@@ -6,10 +6,10 @@ Run as root:  .venv/bin/python benchmarks/host_interfaces.py [--rounds 200]
 A private test host runs Open vSwitch (userspace datapath) with one bridge and two guests'
 taps on it, plus a Linux bridge with a veth. Timed, interleaved, on a thread as the service
 does (libvirtd lives in the test host's namespace, so both sides enter it):
-  - plugboard  hostnet.read(conn): netlink in libvirtd's namespace (links + addresses) and one
+  - plugboard  hostnet.listing.read(lv): netlink in libvirtd's namespace (links + addresses) and one
                OVSDB transact (bridges, ports, interfaces); without the VM/network usage
   - commands   `ip -j -d link` + `ip -j addr` in the namespace, and `ovs-vsctl show`
-  - check      hostnet.check_source for an OVS bridge and for a direct device (what a vNIC
+  - check      hostnet.listing.check_source for an OVS bridge and for a macvtap device (what a vNIC
                change to such a source adds to its latency)
 Prints the medians and the ratio plugboard / commands.
 """
@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.harness import GuestFactory, NetworkFactory, TestHost
 from tests.harness.guest import NicSpec
 
-from plugboard import hostnet
+from plugboard.hostnet import listing as hostnet
+from plugboard.hosts.adapter import Libvirt
 
 
 def timed(fn) -> float:
@@ -52,7 +53,7 @@ def main() -> None:
         for tag in (100, 200):
             nic = NicSpec(None, "ua-nic1", kind="ovs", bridge="br-ovs", vlan=tag)
             guests.boot(nics=[nic], wait=False)
-        conn = host.conn
+        conn = Libvirt(host.conn, host.name)
         ns = ["ip", "netns", "exec", host.netns]
 
         def commands():
@@ -68,7 +69,7 @@ def main() -> None:
             "plugboard+usage": lambda: hostnet.read(conn),
             "commands": commands,
             "check ovs": lambda: hostnet.check_source(conn, "ovs", "br-ovs"),
-            "check direct": lambda: hostnet.check_source(conn, "direct", "v0"),
+            "check macvtap": lambda: hostnet.check_source(conn, "macvtap", "v0"),
         }
         times: dict[str, list[float]] = {name: [] for name in cases}
         for fn in cases.values():

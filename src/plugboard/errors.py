@@ -18,10 +18,21 @@ class PlugboardError(Exception):
     status: ClassVar[int] = 500
     title: ClassVar[str] = "Internal error."
 
+    # libvirt's error number and words, when libvirt's refusal or failure is what this error
+    # reports (set by plugboard.hosts.errors, the one place libvirt's errors are translated).
+    libvirt_code: int | None = None
+    libvirt_message: str | None = None
+
     def __init__(self, detail: str, **extra: Any) -> None:
         super().__init__(detail)
         self.detail = detail
         self.extra = extra
+
+    def reworded(self, detail: str) -> PlugboardError:
+        """The same error (class, members and libvirt's code) with another detail."""
+        again = type(self)(detail, **self.extra)
+        again.libvirt_code, again.libvirt_message = self.libvirt_code, self.libvirt_message
+        return again
 
 
 # --- the user's input --------------------------------------------------------------------
@@ -196,8 +207,9 @@ class UpdateVnicFailed(Conflict):
     title = "Failed to update VM Network Interface."
     error_code = 51  # oVirt's numeric code for the same failure
 
-    def __init__(self, detail: str, **extra) -> None:
-        super().__init__(detail, error_code=self.error_code, **extra)
+    def __init__(self, detail: str, **extra: Any) -> None:
+        extra.setdefault("error_code", self.error_code)
+        super().__init__(detail, **extra)
 
 
 class PreconditionFailed(PlugboardError):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import (
@@ -18,6 +17,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 from sqlalchemy.engine import make_url
+
+from plugboard.hosts.model import DomainType
 
 
 def _xdg(variable: str, fallback: str) -> Path:
@@ -52,7 +53,7 @@ class Settings(BaseSettings):
         default_factory=config_dir, description="Where the admin token and the URL are written."
     )
     local_uri: str = Field("qemu:///system", description="libvirt URI of the host `local`.")
-    local_domain_type: Literal["auto", "kvm", "qemu"] = Field(
+    local_domain_type: DomainType = Field(
         "auto", description="Domain type for `local`: kvm where it works, else qemu."
     )
     host_call_timeout: float = Field(30.0, gt=0, description="Seconds a libvirt call may take.")

@@ -112,12 +112,12 @@ def test_macvtap_bridge_mode_gets_a_lease_across_the_wire_and_vepa_is_written(
     net, guest, path, nic = on_network
     pci = nic["pci_address"]
 
-    moved = svc.patch(path, json={"source": {"type": "direct", "dev": wire, "mode": "bridge"}})
+    moved = svc.patch(path, json={"source": {"type": "macvtap", "dev": wire, "mode": "bridge"}})
     assert moved.status_code == 200, moved.text
     # a tap cannot become a macvtap live: out and back into the same slot
     assert [a["kind"] for a in moved.json()["plan"]] == ["unplug", "plug"]
     vnic = moved.json()["vnic"]
-    assert vnic["source"] == {"type": "direct", "dev": wire, "mode": "bridge"}
+    assert vnic["source"] == {"type": "macvtap", "dev": wire, "mode": "bridge"}
     assert vnic["pci_address"] == pci
     assert vnic["target_dev"].startswith("macvtap")
     guest.wait_for_address(nic["mac"], FAR, timeout=60)  # the lease came from across the wire
@@ -129,9 +129,12 @@ def test_macvtap_bridge_mode_gets_a_lease_across_the_wire_and_vepa_is_written(
     assert tap["used_by"] == [{"kind": "vm", "name": guest.name}]
     assert tap["mac"] == nic["mac"]
 
+    # `direct`, the old spelling, is still taken, with a note
     vepa = svc.patch(path, json={"source": {"type": "direct", "dev": wire, "mode": "vepa"}})
     assert vepa.status_code == 200, vepa.text
     assert [a["kind"] for a in vepa.json()["plan"]] == ["unplug", "plug"]
+    assert vepa.json()["vnic"]["source"] == {"type": "macvtap", "dev": wire, "mode": "vepa"}
+    assert any("deprecated" in note for note in vepa.json()["notes"])
     for flags in (0, libvirt.VIR_DOMAIN_XML_INACTIVE):  # running and persistent definitions
         iface = live_interface(guest.dom, "ua-nic1", flags)
         assert iface.get("type") == "direct"
@@ -277,7 +280,7 @@ def test_bad_input_is_refused_and_creates_nothing(
     domains = sorted(d.name() for d in testhost.conn.listAllDomains())
     before = (guest.dom.XMLDesc(0), guest.dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
     boot = {"kernel": str(KERNEL), "initrd": str(INITRD)}
-    nope_dev = {"type": "direct", "dev": "nope0", "mode": "bridge"}
+    nope_dev = {"type": "macvtap", "dev": "nope0", "mode": "bridge"}
     nope_ovs = {"type": "ovs", "bridge": "nope-br"}
 
     # a vNIC on a missing host interface or OVS bridge: on a new VM, a new vNIC, a re-wire

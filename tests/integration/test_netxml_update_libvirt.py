@@ -6,7 +6,8 @@ import itertools
 import libvirt
 import pytest
 
-from plugboard.engine.networks import COMMANDS, SECTIONS
+from plugboard.hosts.adapter import UPDATE_COMMANDS as COMMANDS
+from plugboard.hosts.adapter import UPDATE_SECTIONS as SECTIONS
 from plugboard.netxml import NetworkXMLError, apply_update, format_network, parse_network
 from tests.harness import TestHost
 

@@ -14,7 +14,7 @@ import libvirt
 import pytest
 from lxml import etree
 
-from plugboard.vnic.xml import NS
+from plugboard.vnic.metadata import NS
 from tests.harness import Guest, GuestFactory, NetworkFactory, TestHost, TestNetwork
 from tests.harness.guest import INITRD, KERNEL
 from tests.unit.test_api_auth import assert_problem

@@ -2,12 +2,11 @@
 
 import pytest
 
-from plugboard.engine.vnics import Change
-from plugboard.vnic import PlanError, Source, Vlan, Vnic, plan
+from plugboard.vnic import PlanError, Source, VlanTags, Vnic, VnicEdit, plan
 
 LAB = Source("network", network="lab")
 PROD = Source("network", network="prod")
-MACVTAP = Source("direct", dev="eth1", mode="bridge", attachment="macvtap")
+MACVTAP = Source("macvtap", dev="eth1", mode="bridge", attachment="macvtap")
 OVS = Source("ovs", bridge="ovsbr0", attachment="ovs")
 BRIDGE = Source("bridge", bridge="br0")
 NIC = Vnic("nic1", "52:54:00:00:00:01", source=LAB)
@@ -33,23 +32,23 @@ ON_OVS = NIC.with_(source=OVS)
         # a macvtap cannot be re-wired live, to another device or mode
         (
             NIC.with_(source=MACVTAP),
-            NIC.with_(source=Source("direct", dev="eth2", mode="bridge", attachment="macvtap")),
+            NIC.with_(source=Source("macvtap", dev="eth2", mode="bridge", attachment="macvtap")),
             ("unplug", "plug"),
             True,
         ),
         (
             NIC.with_(source=MACVTAP),
-            NIC.with_(source=Source("direct", dev="eth1", mode="vepa", attachment="macvtap")),
+            NIC.with_(source=Source("macvtap", dev="eth1", mode="vepa", attachment="macvtap")),
             ("unplug", "plug"),
             True,
         ),
         # on or off Open vSwitch: unplug + plug; within it (VLANs, another OVS bridge): live
         (NIC, ON_OVS, ("unplug", "plug"), True),
         (ON_OVS, NIC.with_(source=BRIDGE), ("unplug", "plug"), True),
-        (ON_OVS, ON_OVS.with_(vlan=Vlan((100,))), ("live-update",), True),
+        (ON_OVS, ON_OVS.with_(vlan=VlanTags((100,))), ("live-update",), True),
         (
-            ON_OVS.with_(vlan=Vlan((100,))),
-            ON_OVS.with_(vlan=Vlan((100, 200), trunk=True)),
+            ON_OVS.with_(vlan=VlanTags((100,))),
+            ON_OVS.with_(vlan=VlanTags((100, 200), trunk=True)),
             ("live-update",),
             True,
         ),
@@ -97,9 +96,9 @@ def test_plug_says_how_the_cable_goes_in():
 
 
 def test_leaving_open_vswitch_leaves_its_vlans_behind():
-    tagged = ON_OVS.with_(vlan=Vlan((100,)))
-    assert Change({"source": BRIDGE}).applied_to(tagged).vlan is None
-    assert Change({"source": None}).applied_to(tagged).vlan is None
-    assert Change({"linked": False}).applied_to(tagged).vlan == Vlan((100,))
-    kept = Change({"source": LAB, "vlan": Vlan((7,))}).applied_to(tagged)
-    assert kept.vlan == Vlan((7,))
+    tagged = ON_OVS.with_(vlan=VlanTags((100,)))
+    assert VnicEdit({"source": BRIDGE}).applied_to(tagged).vlan is None
+    assert VnicEdit({"source": None}).applied_to(tagged).vlan is None
+    assert VnicEdit({"linked": False}).applied_to(tagged).vlan == VlanTags((100,))
+    kept = VnicEdit({"source": LAB, "vlan": VlanTags((7,))}).applied_to(tagged)
+    assert kept.vlan == VlanTags((7,))

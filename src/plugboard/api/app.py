@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 
-import libvirt
 from fastapi import FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -18,6 +17,7 @@ from plugboard.api.routes import (
     health,
     hosts,
     interfaces,
+    macpool,
     networks,
     templates,
     tokens,
@@ -26,15 +26,15 @@ from plugboard.api.routes import (
 from plugboard.engine import audit
 from plugboard.engine.hosts import load_hosts
 from plugboard.engine.tokens import ensure_admin_token
-from plugboard.hosts import HostRegistry
 from plugboard.hosts.connection import Connector
+from plugboard.hosts.registry import HostRegistry
 from plugboard.settings import Settings
 from plugboard.store import Store
 
 CHANGES = {"POST", "PUT", "PATCH", "DELETE"}
 
 
-def start_services(settings: Settings, connector: Connector = libvirt.open) -> Services:
+def start_services(settings: Settings, connector: Connector | None = None) -> Services:
     """Migrate the store, make sure an admin token exists, load the hosts."""
     store = Store(settings.database_url.get_secret_value())
     store.migrate()
@@ -51,7 +51,7 @@ def start_services(settings: Settings, connector: Connector = libvirt.open) -> S
     return Services(settings, store, registry)
 
 
-def create_app(settings: Settings | None = None, connector: Connector = libvirt.open) -> FastAPI:
+def create_app(settings: Settings | None = None, connector: Connector | None = None) -> FastAPI:
     """The app, with its services started (store migrated, hosts loaded). Whoever creates it
     closes them: `app.state.services.close()` (not the ASGI lifespan, which test clients and
     schemathesis run once per request)."""
@@ -68,7 +68,7 @@ def create_app(settings: Settings | None = None, connector: Connector = libvirt.
     problems.install(app)
     for module in (health, hosts, networks, interfaces, vms, templates, tokens, events):
         app.include_router(module.router, prefix=PREFIX)
-    app.include_router(vms.pool_router, prefix=PREFIX)
+    app.include_router(macpool.router, prefix=PREFIX)
 
     app.add_middleware(AuditChanges, services=svc)
     return app
@@ -122,6 +122,6 @@ def _record(svc: Services, scope: Scope, status: int, duration_ms: float) -> Non
             target=target.removeprefix(PREFIX).strip("/"),
             status=status,
             result="ok" if status < 400 else getattr(state, "problem_code", "ERROR"),
-            detail=getattr(state, "problem_detail", None),
+            detail=getattr(state, "problem_detail", None) or getattr(state, "audit_detail", None),
             duration_ms=duration_ms,
         )

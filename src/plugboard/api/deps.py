@@ -13,7 +13,8 @@ from starlette.concurrency import run_in_threadpool
 
 from plugboard.api.schemas import Name
 from plugboard.engine.tokens import Principal, TokenCache, authenticate
-from plugboard.hosts import HostConnection, HostRegistry
+from plugboard.hosts.connection import HostConnection
+from plugboard.hosts.registry import HostRegistry
 from plugboard.settings import Settings
 from plugboard.store import Store
 
@@ -48,6 +49,11 @@ def session(request: Request) -> Iterator[Session]:
 def audit_target(request: Request, target: str) -> None:
     """Name what a request to a collection (a create) is about, for the audit log."""
     request.state.audit_target = target
+
+
+def audit_detail(request: Request, detail: str) -> None:
+    """What the audit log says of a change that succeeded (a failure says its problem)."""
+    request.state.audit_detail = detail
 
 
 bearer = HTTPBearer(auto_error=False, description="A plugboard API token.")

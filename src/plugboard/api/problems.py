@@ -13,7 +13,9 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
 from plugboard.api.schemas import Problem
+from plugboard.api.vm_schemas import vnic_config
 from plugboard.errors import InvalidInput, PlugboardError
+from plugboard.vnic import Vnic
 
 log = logging.getLogger(__name__)
 MEDIA_TYPE = "application/problem+json"
@@ -76,6 +78,11 @@ def _field(location: tuple) -> str:
     return ".".join(str(part) for part in location if part != "body") or "body"
 
 
+def _present(value: object) -> object:
+    """A problem's member as JSON: a vNIC as the vNIC API shows what a client can set."""
+    return vnic_config(value) if isinstance(value, Vnic) else value
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(PlugboardError)
     async def plugboard_error(request: Request, exc: PlugboardError) -> JSONResponse:
@@ -85,7 +92,7 @@ def install(app: FastAPI) -> None:
             else None
         )
         # Members of this problem: the VMs that use a network, libvirt's error code, ...
-        extra = {k: v for k, v in exc.extra.items() if k != "field"}
+        extra = {k: _present(v) for k, v in exc.extra.items() if k != "field"}
         return problem(
             request,
             status=exc.status,

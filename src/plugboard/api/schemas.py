@@ -1,23 +1,30 @@
-"""Request and response bodies. One name per entity: `HostCreate`, `HostUpdate`, `HostOut`."""
+"""Request and response bodies of hosts, tokens, the audit log, networks and host interfaces.
+One name per entity, with the suffixes `Create`, `Update` and `Out` (`HostCreate`,
+`HostUpdate`, `HostOut`); each `Out` is built from the engine's value by its `from_*`.
+VMs, vNICs, templates and the MAC pool are in plugboard.api.vm_schemas."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from plugboard.engine.hosts import URI_REGEX, check_uri
-from plugboard.engine.networks import COMMANDS, SECTIONS
+from plugboard.engine import audit, networks
+from plugboard.engine.hosts import URI_REGEX, HostView, check_uri
+from plugboard.engine.roles import Role
 from plugboard.errors import InvalidInput
+from plugboard.hostnet.model import TYPES, Listing, ListingSource
+from plugboard.hosts.model import DomainType
+from plugboard.netxml import network_to_json
+from plugboard.netxml.update import UpdateCommand, UpdateSection
 
 Name = Annotated[
     str,
     StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"),
     Field(description="1-64 of letters, digits, '_', '.', '-'; starts with a letter or digit."),
 ]
-DomainType = Literal["auto", "kvm", "qemu"]
-Role = Literal["admin", "user"]
 
 
 class Problem(BaseModel):
@@ -32,7 +39,7 @@ class Problem(BaseModel):
     model_config = ConfigDict(extra="allow")  # problem-specific members, e.g. `vms`
 
 
-class Health(BaseModel):
+class HealthOut(BaseModel):
     status: Literal["ok"]
     version: str
 
@@ -86,6 +93,10 @@ class HostOut(BaseModel):
     hypervisor: str | None
     hypervisor_version: str | None
 
+    @classmethod
+    def from_view(cls, view: HostView) -> HostOut:
+        return cls(**asdict(view))
+
 
 class TokenCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -102,7 +113,7 @@ class TokenOut(BaseModel):
     last_used_at: datetime | None
 
 
-class TokenCreated(TokenOut):
+class TokenCreatedOut(TokenOut):
     token: str = Field(description="The secret. Shown this once; only its hash is kept.")
 
 
@@ -128,11 +139,20 @@ class EventOut(BaseModel):
     duration_ms: float
 
 
-class EventPage(BaseModel):
+class EventPageOut(BaseModel):
     items: list[EventOut]
     total: int
     limit: int
     offset: int
+
+    @classmethod
+    def from_page(cls, page: audit.EventPage) -> EventPageOut:
+        return cls(
+            items=[EventOut.model_validate(e) for e in page.items],
+            total=page.total,
+            limit=page.limit,
+            offset=page.offset,
+        )
 
 
 # --- networks ----------------------------------------------------------------------------------
@@ -141,7 +161,7 @@ class PoolInterface(BaseModel):
     connections: int
 
 
-class NetworkSummary(BaseModel):
+class NetworkSummaryOut(BaseModel):
     name: str
     uuid: str | None
     active: bool
@@ -157,40 +177,77 @@ class NetworkSummary(BaseModel):
         description="A macvtap network's interfaces and the vNICs on each"
     )
 
+    @classmethod
+    def from_state(cls, state: networks.NetworkState) -> NetworkSummaryOut:
+        return cls(**_summary(state))
 
-class NetworkOut(NetworkSummary):
+
+def _summary(state: networks.NetworkState) -> dict[str, Any]:
+    net = state.definition
+    fwd = net.forward
+    return {
+        "name": net.name,
+        "uuid": net.uuid,
+        "active": state.active,
+        "persistent": state.persistent,
+        "autostart": state.autostart,
+        "bridge": net.bridge.name if net.bridge else None,
+        "forward_mode": net.forward_mode or "isolated",
+        "connections": net.connections or 0,
+        "subnets": state.subnets,
+        "pool": [
+            {"dev": i.dev, "connections": i.connections or 0}
+            for i in (fwd.interfaces if fwd else [])
+        ],
+    }
+
+
+class NetworkOut(NetworkSummaryOut):
     definition: dict = Field(
         description="The definition in plugboard's JSON form (the same "
         "fields as the XML; schema in plugboard.netxml)"
     )
 
+    @classmethod
+    def from_state(cls, state: networks.NetworkState) -> NetworkOut:
+        return cls(**_summary(state), definition=network_to_json(state.definition))
 
-class NetworkChange(NetworkOut):
+
+class NetworkChangeOut(NetworkOut):
     applied: Literal["now", "next-start"] = Field(
         description="next-start: the network runs the old definition until it restarts"
     )
     notes: list[str] = []
 
+    @classmethod
+    def from_change(cls, change: networks.NetworkChange) -> NetworkChangeOut:
+        state = change.state
+        return cls(
+            **_summary(state),
+            definition=network_to_json(state.definition),
+            applied=change.applied,
+            notes=change.notes,
+        )
 
-class NetworkPatch(BaseModel):
+
+class NetworkUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     autostart: bool
 
 
-class NetworkUpdate(BaseModel):
+class NetworkSectionUpdate(BaseModel):
     """One virNetworkUpdate: `xml` is the section's element, e.g. <host mac=... ip=.../>."""
 
     model_config = ConfigDict(extra="forbid")
-    # The names libvirt's update codes are kept under, in one place (plugboard.engine.networks).
-    command: Literal[tuple(COMMANDS)]  # type: ignore[valid-type]
-    section: Literal[tuple(SECTIONS)]  # type: ignore[valid-type]
+    command: UpdateCommand
+    section: UpdateSection
     xml: Annotated[str, StringConstraints(min_length=1, max_length=65536)]
     parent_index: int = Field(
         -1, ge=-1, le=1024, description="Which <ip> (for DHCP sections); -1: the usual one"
     )
 
 
-class LeaseOut(BaseModel):
+class DhcpLeaseOut(BaseModel):
     mac: str
     ip: str
     prefix: int
@@ -198,219 +255,11 @@ class LeaseOut(BaseModel):
     expiry: datetime | None
     client_id: str | None
     vm: str | None = Field(description="The VM whose vNIC has this MAC, when known")
-    vnic: str | None
+    vnic: str | None = Field(description="That vNIC's name, as the vNIC API names it")
 
-
-# --- VMs and vNICs -----------------------------------------------------------------------------
-NicName = Annotated[
-    str,
-    StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"),
-    Field(description="1-32 of letters, digits, '_', '-' (kept as the libvirt alias ua-<name>)."),
-]
-IfName = Annotated[
-    str,
-    StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,15}$"),
-    Field(description="A host interface name (at most 15 characters)."),
-]
-Mac = Annotated[str, Field(description="aa:bb:cc:dd:ee:ff; unicast, not all zeros.")]
-NicModel = Literal[
-    "virtio", "e1000", "e1000e", "rtl8139", "ne2k_pci", "pcnet", "i82551", "i82557b", "i82559er"
-]
-
-
-class NetworkSource(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    type: Literal["network"]
-    network: Name
-    portgroup: Name | None = None
-
-
-class BridgeSource(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    type: Literal["bridge"]
-    bridge: IfName
-
-
-VlanTag = Annotated[int, Field(ge=0, le=4095)]
-
-
-class OvsSource(BaseModel):
-    """A port of an Open vSwitch bridge: untagged, an access port (vlan) or a trunk."""
-
-    model_config = ConfigDict(extra="forbid")
-    type: Literal["ovs"]
-    bridge: IfName
-    vlan: VlanTag | None = Field(None, description="An access port's VLAN tag")
-    trunk: list[VlanTag] | None = Field(
-        None, min_length=1, max_length=64, description="A trunk port's VLANs (tagged)"
-    )
-
-
-class DirectSource(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    type: Literal["direct"]
-    dev: IfName
-    mode: Literal["bridge", "vepa", "private", "passthrough"] = "vepa"
-
-
-VnicSource = Annotated[
-    NetworkSource | BridgeSource | OvsSource | DirectSource,
-    Field(discriminator="type", description="Where the cable goes; null: no network."),
-]
-Rate = Annotated[int, Field(ge=1, le=2**32 - 1)]
-
-
-class InboundLimits(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    average: Rate = Field(description="kilobytes/s")
-    peak: Rate | None = None
-    burst: Rate | None = Field(None, description="kilobytes")
-    floor: Rate | None = Field(None, description="guaranteed kilobytes/s (networks with QoS)")
-
-
-class OutboundLimits(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    average: Rate = Field(description="kilobytes/s")
-    peak: Rate | None = None
-    burst: Rate | None = Field(None, description="kilobytes")
-
-
-class Bandwidth(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    inbound: InboundLimits | None = None
-    outbound: OutboundLimits | None = None
-
-
-class VlanIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    tags: list[VlanTag] = Field(min_length=1, max_length=64)
-    trunk: bool = False
-
-
-class VnicFields(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    mac: Mac | None = Field(None, description="Left out: the next free MAC of the pool.")
-    model: NicModel = "virtio"
-    source: VnicSource | None = None
-    plugged: bool = True
-    linked: bool = True
-    bandwidth: Bandwidth | None = None
-    vlan: VlanIn | None = None
-
-
-class VnicCreate(VnicFields):
-    name: NicName | None = Field(None, description="Left out: nic1, nic2, ...")
-
-
-class VnicPatch(BaseModel):
-    """Only the fields sent change; `source: null` means no network."""
-
-    model_config = ConfigDict(extra="forbid")
-    mac: Mac | None = None
-    model: NicModel | None = None
-    source: VnicSource | None = None
-    plugged: bool | None = None
-    linked: bool | None = None
-    bandwidth: Bandwidth | None = None
-    vlan: VlanIn | None = None
-
-
-class VnicOut(BaseModel):
-    name: str
-    mac: str
-    model: str
-    source: dict | None = Field(description="{type: network|bridge|ovs|direct, ...}; null: none")
-    plugged: bool
-    linked: bool
-    active: bool = Field(description="plugged and linked")
-    bandwidth: dict | None
-    vlan: dict | None
-    target_dev: str | None = Field(description="The host's tap/macvtap while the VM runs")
-    pci_address: str | None = Field(description="domain:bus:slot.function, as the guest sees it")
-    ips: list[str] = Field(description="From the network's DHCP leases")
-    etag: str = Field(description="Send as If-Match to change only what you read")
-
-
-class ActionOut(BaseModel):
-    kind: Literal["live-update", "unplug", "plug", "config-only", "none"]
-    reason: str
-    keeps_pci_address: bool
-
-
-class VnicChange(BaseModel):
-    applied: bool = Field(description="false for a dry run (nothing changed)")
-    plan: list[ActionOut]
-    keeps_pci_address: bool
-    vnic: VnicOut | None
-    notes: list[str] = []
-
-
-class Boot(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    kernel: str | None = Field(None, description="Path on the host")
-    initrd: str | None = None
-    cmdline: str | None = Field(None, max_length=4096)
-    disk: str | None = Field(None, description="A disk image path on the host (raw or .qcow2)")
-
-
-class VmCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: Name
-    template: Name | None = Field(
-        None,
-        description="Made from this template: its size, boot and vNICs (those in nics come "
-        "after them); fields given here override the template's",
-    )
-    memory_mib: int | None = Field(None, ge=16, le=4 * 1024 * 1024, description="Default 256")
-    vcpus: int | None = Field(None, ge=1, le=256, description="Default 1")
-    boot: Boot | None = Field(None, description="Required without a template")
-    nics: list[VnicCreate] = Field([], max_length=28)
-    domain_type: DomainType | None = Field(None, description="auto (default): the host's setting")
-
-
-class TemplateInterface(BaseModel):
-    """Host interfaces a VM is attached to directly: one vNIC per name in source."""
-
-    model_config = ConfigDict(extra="forbid")
-    type: Literal["macvtap", "ovs", "bridge"]
-    source: list[IfName] = Field(min_length=1, max_length=28)
-    mode: Literal["bridge", "vepa", "private", "passthrough"] | None = Field(
-        None, description="macvtap only (default vepa)"
-    )
-
-
-class TemplateIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: Name
-    memory_mib: int = Field(256, ge=16, le=4 * 1024 * 1024)
-    vcpus: int = Field(1, ge=1, le=256)
-    domain_type: DomainType = Field("auto", description="auto: the host's setting")
-    boot: Boot
-    networks: list[Name] = Field(
-        [], max_length=28, description="libvirt networks: one vNIC on each (none by default)"
-    )
-    interfaces: list[TemplateInterface] = Field([], max_length=28)
-    nic_model: NicModel = "virtio"
-
-
-class TemplateOut(TemplateIn):
-    created_at: datetime
-    updated_at: datetime
-
-
-class VmSummary(BaseModel):
-    name: str
-    uuid: str
-    state: str = Field(description="running, paused, shut-off, shutting-down, crashed, ...")
-    persistent: bool
-    autostart: bool
-    memory_mib: int
-    vcpus: int
-    domain_type: str | None
-
-
-class VmOut(VmSummary):
-    nics: list[VnicOut]
+    @classmethod
+    def from_lease(cls, lease: networks.DhcpLease) -> DhcpLeaseOut:
+        return cls(**asdict(lease))
 
 
 # --- host interfaces -------------------------------------------------------------------------
@@ -421,10 +270,7 @@ class InterfaceUser(BaseModel):
 
 class HostInterfaceOut(BaseModel):
     name: str
-    type: str = Field(
-        description="nic, bond, bridge, vlan, macvtap, macvlan, veth, tap, ovs-bridge, "
-        "ovs-datapath, loopback or other"
-    )
+    type: str = Field(description=f"{', '.join(TYPES[:-1])} or {TYPES[-1]}")
     state: str = Field(description="up, down, unknown, ... (the kernel's operstate)")
     mac: str | None
     mtu: int | None
@@ -438,26 +284,20 @@ class HostInterfaceOut(BaseModel):
     used_by: list[InterfaceUser]
 
 
-class InterfaceListing(BaseModel):
+class HostInterfacesOut(BaseModel):
     host: str
-    source: Literal["netlink+ovsdb", "netlink", "libvirt"] = Field(
+    source: ListingSource = Field(
         description="Where the facts come from: netlink and OVSDB in the namespace of the "
         "host's libvirtd (it runs on this machine), or libvirt's interface APIs (remote)"
     )
     cannot_see: list[str] = Field(description="What that source leaves out")
     interfaces: list[HostInterfaceOut]
 
-
-class MacPoolOut(BaseModel):
-    name: str
-    ranges: list[str] = Field(description="FROM-TO, inclusive")
-    allow_duplicates: bool
-    size: int
-
-
-class MacPoolIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    ranges: list[Annotated[str, StringConstraints(max_length=40)]] = Field(
-        min_length=1, max_length=64
-    )
-    allow_duplicates: bool = False
+    @classmethod
+    def from_listing(cls, host: str, listing: Listing) -> HostInterfacesOut:
+        return cls(
+            host=host,
+            source=listing.source,
+            cannot_see=listing.cannot_see,
+            interfaces=[HostInterfaceOut(**asdict(i)) for i in listing.interfaces],
+        )

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from plugboard.cli.output import Format, OutputOption, call, show
+from plugboard.hosts.model import DomainType
 
 COLUMNS = ["name", "uri", "state", "domain_type", "libvirt_version", "hypervisor_version", "error"]
 INFO = [
@@ -37,7 +38,7 @@ def host_add(
     ctx: typer.Context,
     name: str,
     uri: Annotated[str, typer.Argument(help="libvirt URI, e.g. qemu+ssh://root@h1/system")],
-    domain_type: Annotated[str, typer.Option(help="auto, kvm or qemu (TCG).")] = "auto",
+    domain_type: Annotated[DomainType, typer.Option(help="kvm, qemu (TCG) or auto.")] = "auto",
     output: OutputOption = Format.table,
 ) -> None:
     """Register a libvirt host."""
@@ -52,7 +53,7 @@ def host_set(
     ctx: typer.Context,
     name: str,
     uri: Annotated[str | None, typer.Option(help="A new libvirt URI.")] = None,
-    domain_type: Annotated[str | None, typer.Option(help="auto, kvm or qemu.")] = None,
+    domain_type: Annotated[DomainType | None, typer.Option(help="kvm, qemu (TCG) or auto.")] = None,
     output: OutputOption = Format.table,
 ) -> None:
     """Change a host's URI or domain type."""

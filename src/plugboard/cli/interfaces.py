@@ -8,6 +8,7 @@ import typer
 
 from plugboard.cli.networks import HostOption
 from plugboard.cli.output import Format, OutputOption, call, show, stdout
+from plugboard.hostnet.model import TYPES
 
 COLUMNS = ["name", "type", "state", "mac", "mtu", "addresses", "master", "detail", "used_by"]
 
@@ -43,9 +44,8 @@ def _row(iface: dict) -> dict:
 def iface_list(
     ctx: typer.Context,
     host: HostOption = "local",
-    type: Annotated[  # the API's name for it
-        list[str] | None,
-        typer.Option(help="Only this type (repeatable): nic, bond, bridge, vlan, macvtap, ..."),
+    type: Annotated[  # the API's name for it (Typer takes no list of Literal values)
+        list[str] | None, typer.Option(help=f"Only this type (repeatable): {', '.join(TYPES)}.")
     ] = None,
     source: Annotated[str, typer.Option(help="auto, host (netlink + OVSDB) or libvirt.")] = "auto",
     output: OutputOption = Format.table,

@@ -7,7 +7,8 @@ from typing import Annotated, Any
 import typer
 
 from plugboard.cli.output import Format, OutputOption, call, fail, show, stdout
-from plugboard.cli.vms import DiskOpt, DomainTypeOpt, KernelOpt, MemoryOpt, Mode, VcpusOpt
+from plugboard.cli.vms import DiskOpt, DomainTypeOpt, KernelOpt, MemoryOpt, ModeOpt, VcpusOpt
+from plugboard.vnic.model import VnicModel
 
 COLUMNS = ["name", "memory_mib", "vcpus", "boot", "networks", "interfaces", "nic_model"]
 Names = Annotated[list[str] | None, typer.Option()]
@@ -68,7 +69,7 @@ def _body(current: dict, **given: Any) -> dict:
     if given["network"] is not None:
         body["networks"] = [n for n in given["network"] if n]
     entries = [
-        {"type": "macvtap", "source": names, "mode": given["mode"] and given["mode"].value}
+        {"type": "macvtap", "source": names, "mode": given["mode"]}
         for names in _names(given["macvtap"])
     ]
     entries += [{"type": "ovs", "source": names} for names in _names(given["ovs"])]
@@ -98,7 +99,7 @@ def _command(update: bool):
             list[str] | None,
             typer.Option(help="Host interfaces for macvtap vNICs, as eth0,eth1 (repeatable)."),
         ] = None,
-        mode: Annotated[Mode | None, typer.Option(help="macvtap mode (default vepa).")] = None,
+        mode: ModeOpt = None,
         ovs: Annotated[
             list[str] | None, typer.Option(help="Open vSwitch bridges, one vNIC each.")
         ] = None,
@@ -108,7 +109,7 @@ def _command(update: bool):
         no_interfaces: Annotated[
             bool, typer.Option("--no-interfaces", help="No direct interfaces.")
         ] = False,
-        model: Annotated[str | None, typer.Option(help="The vNICs' model (virtio).")] = None,
+        model: Annotated[VnicModel | None, typer.Option(help="The vNICs' model (virtio).")] = None,
         domain_type: DomainTypeOpt = None,
         output: OutputOption = Format.table,
     ) -> None:

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from plugboard.cli.output import Format, OutputOption, call, show
+from plugboard.engine.roles import Role
 
 COLUMNS = ["name", "role", "created_at", "last_used_at", "revoked_at"]
 
@@ -19,7 +20,7 @@ def token_list(ctx: typer.Context, output: OutputOption = Format.table) -> None:
 def token_create(
     ctx: typer.Context,
     name: Annotated[str, typer.Option("--name", help="A name for the token.")],
-    role: Annotated[str, typer.Option(help="admin or user.")] = "user",
+    role: Annotated[Role, typer.Option(help="What it may do.")] = "user",
     output: OutputOption = Format.table,
 ) -> None:
     """Create an API token and print its secret (shown this once)."""

@@ -3,13 +3,14 @@ nic-remove; macpool-show, macpool-set."""
 
 from __future__ import annotations
 
-import enum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
 from plugboard.cli.networks import HostOption
-from plugboard.cli.output import Format, OutputOption, call, fail, show, stdout
+from plugboard.cli.output import Format, OutputOption, call, fail, show, stderr, stdout
+from plugboard.hosts.model import DomainType
+from plugboard.vnic.model import DEFAULT_MACVTAP_MODE, MacvtapMode, VnicModel
 
 VM_COLUMNS = ["name", "state", "domain_type", "memory_mib", "vcpus", "persistent", "autostart"]
 NIC_COLUMNS = [
@@ -26,23 +27,12 @@ NIC_COLUMNS = [
 ]
 
 
-class Mode(enum.StrEnum):
-    bridge = "bridge"
-    vepa = "vepa"
-    private = "private"
-    passthrough = "passthrough"
-
-
-class Link(enum.StrEnum):
-    up = "up"
-    down = "down"
-
-
+Link = Literal["up", "down"]
 MemoryOpt = Annotated[int | None, typer.Option(help="MiB (default 256).")]
 VcpusOpt = Annotated[int | None, typer.Option(help="Default 1.")]
 KernelOpt = Annotated[str | None, typer.Option(help="Kernel path on the host.")]
 DiskOpt = Annotated[str | None, typer.Option(help="Disk image path on the host.")]
-DomainTypeOpt = Annotated[str | None, typer.Option(help="auto, kvm or qemu.")]
+DomainTypeOpt = Annotated[DomainType | None, typer.Option(help="kvm, qemu (TCG) or auto.")]
 
 
 def _vms(host: str, vm: str = "") -> str:
@@ -56,8 +46,8 @@ def _source_text(source: dict | None) -> str:
     if kind == "network":
         port = f"/{source['portgroup']}" if source.get("portgroup") else ""
         return f"network {source['network']}{port}"
-    if kind == "direct":
-        return f"direct {source['dev']} ({source['mode']})"
+    if kind == "macvtap":
+        return f"macvtap {source['dev']} ({source['mode']})"
     if kind == "ovs" and source.get("vlan") is not None:
         return f"ovs {source['bridge']} vlan {source['vlan']}"
     if kind == "ovs" and source.get("trunk"):
@@ -161,23 +151,27 @@ def _source(
     network: str | None,
     portgroup: str | None,
     bridge: str | None,
-    direct: str | None,
-    mode: Mode | None,
+    macvtap: str | None,
+    mode: MacvtapMode | None,
     ovs: str | None = None,
     vlan: int | None = None,
     trunk: str | None = None,
+    direct: str | None = None,
 ) -> dict | None:
-    given = [x for x in (network, bridge, direct, ovs) if x is not None]
+    if direct is not None:
+        stderr.print("note: --direct is deprecated; it is now called --macvtap", highlight=False)
+        macvtap = macvtap or direct
+    given = [x for x in (network, bridge, macvtap, ovs) if x is not None]
     if len(given) > 1:
-        raise fail("give one of --network, --bridge, --direct, --ovs")
+        raise fail("give one of --network, --bridge, --macvtap, --ovs")
     if (vlan is not None or trunk is not None) and ovs is None:
         raise fail("--vlan and --trunk go with --ovs")
     if network is not None:
         return {"type": "network", "network": network, "portgroup": portgroup}
     if bridge is not None:
         return {"type": "bridge", "bridge": bridge}
-    if direct is not None:
-        return {"type": "direct", "dev": direct, "mode": (mode or Mode.vepa).value}
+    if macvtap is not None:
+        return {"type": "macvtap", "dev": macvtap, "mode": mode or DEFAULT_MACVTAP_MODE}
     if ovs is not None:
         return {"type": "ovs", "bridge": ovs, "vlan": vlan, "trunk": _tags(trunk)}
     return None
@@ -195,8 +189,11 @@ def _tags(text: str | None) -> list[int] | None:
 NetworkOpt = Annotated[str | None, typer.Option(help="A libvirt network of the host.")]
 PortgroupOpt = Annotated[str | None, typer.Option(help="A port group of --network.")]
 BridgeOpt = Annotated[str | None, typer.Option(help="A host bridge.")]
-DirectOpt = Annotated[str | None, typer.Option(help="A host interface (macvtap).")]
-ModeOpt = Annotated[Mode | None, typer.Option(help="macvtap mode for --direct.")]
+MacvtapOpt = Annotated[str | None, typer.Option(help="A host interface: a macvtap on it.")]
+DirectOpt = Annotated[str | None, typer.Option(hidden=True, help="Deprecated: --macvtap.")]
+ModeOpt = Annotated[
+    MacvtapMode | None, typer.Option(help=f"--macvtap's mode (default {DEFAULT_MACVTAP_MODE}).")
+]
 OvsOpt = Annotated[str | None, typer.Option(help="An Open vSwitch bridge of the host.")]
 VlanOpt = Annotated[int | None, typer.Option(help="--ovs: an access port with this VLAN tag.")]
 TrunkOpt = Annotated[str | None, typer.Option(help="--ovs: a trunk of these tags (100,200).")]
@@ -226,15 +223,16 @@ def nic_add(
     network: NetworkOpt = None,
     portgroup: PortgroupOpt = None,
     bridge: BridgeOpt = None,
-    direct: DirectOpt = None,
+    macvtap: MacvtapOpt = None,
     mode: ModeOpt = None,
     ovs: OvsOpt = None,
     vlan: VlanOpt = None,
     trunk: TrunkOpt = None,
-    model: Annotated[str, typer.Option(help="virtio, e1000, e1000e, rtl8139, ...")] = "virtio",
+    model: Annotated[VnicModel, typer.Option(help="The card's model.")] = "virtio",
     mac: MacOpt = None,
     unplugged: Annotated[bool, typer.Option(help="Add it unplugged.")] = False,
     unlinked: Annotated[bool, typer.Option(help="Add it without its cable.")] = False,
+    direct: DirectOpt = None,
     output: OutputOption = Format.table,
 ) -> None:
     """Add a vNIC (hot-plugged into a running VM unless --unplugged; no source: no network)."""
@@ -242,7 +240,7 @@ def nic_add(
         "name": name,
         "mac": mac,
         "model": model,
-        "source": _source(network, portgroup, bridge, direct, mode, ovs, vlan, trunk),
+        "source": _source(network, portgroup, bridge, macvtap, mode, ovs, vlan, trunk, direct),
         "plugged": not unplugged,
         "linked": not unlinked,
     }
@@ -257,7 +255,7 @@ def nic_set(
     network: NetworkOpt = None,
     portgroup: PortgroupOpt = None,
     bridge: BridgeOpt = None,
-    direct: DirectOpt = None,
+    macvtap: MacvtapOpt = None,
     mode: ModeOpt = None,
     ovs: OvsOpt = None,
     vlan: VlanOpt = None,
@@ -270,20 +268,23 @@ def nic_set(
         bool | None, typer.Option("--plug/--unplug", help="Plug the card in or out.")
     ] = None,
     mac: Annotated[str | None, typer.Option(help="A new MAC (the card is re-plugged).")] = None,
-    model: Annotated[str | None, typer.Option(help="A new model (the card is re-plugged).")] = None,
+    model: Annotated[
+        VnicModel | None, typer.Option(help="A new model (the card is re-plugged).")
+    ] = None,
     if_match: Annotated[str | None, typer.Option(help="Only if its ETag is still this.")] = None,
     dry_run: Annotated[bool, typer.Option(help="Show the plan; change nothing.")] = False,
+    direct: DirectOpt = None,
     output: OutputOption = Format.table,
 ) -> None:
     """Change a vNIC: re-wire, link, plug, MAC, model — live on a running VM."""
     body: dict[str, Any] = {}
-    source = _source(network, portgroup, bridge, direct, mode, ovs, vlan, trunk)
+    source = _source(network, portgroup, bridge, macvtap, mode, ovs, vlan, trunk, direct)
     if source is not None and no_network:
         raise fail("--no-network and a source exclude each other")
     if source is not None or no_network:
         body["source"] = source
     if link is not None:
-        body["linked"] = link is Link.up
+        body["linked"] = link == "up"
     if plug is not None:
         body["plugged"] = plug
     for key, value in (("mac", mac), ("model", model)):

@@ -8,7 +8,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from plugboard.hosts import HostEvent
+from plugboard.hosts.model import HostEvent
 from plugboard.store import Store
 from plugboard.store.models import Event, utcnow
 

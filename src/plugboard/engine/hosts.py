@@ -12,12 +12,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from plugboard.errors import HostExists, HostNotFound, InvalidInput
-from plugboard.hosts import HostConnection, HostRegistry
+from plugboard.hosts.connection import HostConnection
+from plugboard.hosts.registry import HostRegistry
 from plugboard.store import on_commit
-from plugboard.store.models import Host, Meta, utcnow
+from plugboard.store.models import Fact, Host, utcnow
 
 LOCAL = "local"
-DOMAIN_TYPES = ("auto", "kvm", "qemu")
 SCHEMES = (
     "qemu",
     "qemu+ssh",
@@ -155,12 +155,12 @@ def load_hosts(
     session: Session, registry: HostRegistry, local_uri: str, local_domain_type: str
 ) -> None:
     """At start: register `local` the first time, then open (lazily) every stored host."""
-    if session.get(Meta, "local_registered") is None:
+    if session.get(Fact, "local_registered") is None:
         if session.scalar(select(Host).where(Host.name == LOCAL)) is None:
             session.add(
                 Host(name=LOCAL, uri=local_uri, domain_type=local_domain_type, created_at=utcnow())
             )
-        session.add(Meta(key="local_registered", value="1"))
+        session.add(Fact(key="local_registered", value="1"))
         session.flush()
     for host in session.scalars(select(Host)):
         registry.add(host.name, host.uri)

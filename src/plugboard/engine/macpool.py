@@ -2,7 +2,8 @@
 
 A MAC is "in use" when any vNIC on any registered host has it: plugged (live or in the
 persistent definition) or unplugged (in plugboard's metadata). The hosts are asked, not a
-copy: libvirt is the truth. Hosts that cannot be reached are skipped (and named).
+copy: libvirt is the truth. Hosts that cannot be reached are skipped, and named in the answer
+and the audit log (`unchecked_hosts`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import itertools
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lxml import etree
 from sqlalchemy import select
@@ -23,10 +24,10 @@ from plugboard.errors import (
     MacAddressInvalid,
     MacPoolExhausted,
 )
-from plugboard.hosts import HostRegistry
-from plugboard.hosts.domains import definitions
+from plugboard.hosts.adapter import Libvirt
+from plugboard.hosts.registry import HostRegistry
 from plugboard.store import MacPool
-from plugboard.vnic.xml import NS
+from plugboard.vnic.metadata import NS
 
 log = logging.getLogger(__name__)
 MAC_PATTERN = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
@@ -121,27 +122,32 @@ def set_pool(db: Session, ranges: list[str], allow_duplicates: bool) -> Pool:
     return get_pool(db)
 
 
-def macs_in_use(registry: HostRegistry, skip: tuple[str, str] | None = None) -> set[str]:
-    """Every vNIC MAC on every registered host that answers. `skip` = (host, vm uuid): leave
-    out that VM's own vNICs (the caller reads them itself, under the VM's lock)."""
-    found: set[str] = set()
+@dataclass
+class MacScan:
+    """The MACs of every vNIC on the hosts that answered, and the hosts that did not."""
+
+    macs: set[str] = field(default_factory=set)
+    unchecked_hosts: list[str] = field(default_factory=list)
+
+
+def macs_in_use(registry: HostRegistry) -> MacScan:
+    """Every vNIC MAC on every registered host that answers."""
+    scan = MacScan()
     for host in registry.all():
-
-        def scan(conn, host_name=host.name):
-            macs = set()
-            for dom, root in definitions(conn):
-                if skip != (host_name, dom.UUIDString()):
-                    macs.update(mac.lower() for mac in MACS(root))
-            return macs
-
         try:
-            found |= host.call(scan, timeout=SCAN_TIMEOUT)
+            scan.macs |= host.call(_macs, timeout=SCAN_TIMEOUT)
         except HostError as err:
-            log.warning("MAC check skips host %s: %s", host.name, err.detail)
-    return found
+            log.warning("the MAC check could not ask host %s: %s", host.name, err.detail)
+            scan.unchecked_hosts.append(host.name)
+    return scan
+
+
+def _macs(lv: Libvirt) -> set[str]:
+    return {mac.lower() for _dom, root in lv.definitions() for mac in MACS(root)}
 
 
 def check_free(mac: str, pool: Pool, in_use: set[str]) -> None:
+    """MAC_ADDRESS_IN_USE unless `mac` is free (or the pool allows duplicates)."""
     if mac in in_use and not pool.allow_duplicates:
         raise MacAddressInUse(
             f"MAC {mac} is used by another vNIC on a registered host; leave mac out to get a "

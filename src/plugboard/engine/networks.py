@@ -4,60 +4,32 @@ plugboard.netxml before libvirt is asked to change anything, and re-reads afterw
 from __future__ import annotations
 
 import datetime as dt
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import libvirt
 from lxml import etree
 
-from plugboard.errors import (
-    Conflict,
-    HostError,
-    InvalidInput,
-    NetworkExists,
-    NetworkInUse,
-    NetworkNotFound,
-)
-from plugboard.hosts import HostConnection
-from plugboard.hosts.domains import definitions
+from plugboard.errors import InvalidInput, NetworkExists, NetworkInUse, PlugboardError
+from plugboard.hosts.adapter import Libvirt, LibvirtNetwork
+from plugboard.hosts.connection import HostConnection
+from plugboard.hosts.errors import refusal_explained
 from plugboard.netxml import (
     Network,
     NetworkXMLError,
     apply_update,
     format_network,
     network_from_json,
-    network_to_json,
     parse_network,
 )
 from plugboard.netxml.addresses import Address
+from plugboard.netxml.update import COMMANDS, SECTIONS
 from plugboard.netxml.validate import subnet_of
-from plugboard.vnic.xml import NS as VNICS_NS
-from plugboard.vnic.xml import USER_ALIAS
+from plugboard.vnic.metadata import NS as VNICS_NS
+from plugboard.vnic.xml import interface_of, vnic_name
 
-COMMANDS = {
-    "modify": libvirt.VIR_NETWORK_UPDATE_COMMAND_MODIFY,
-    "delete": libvirt.VIR_NETWORK_UPDATE_COMMAND_DELETE,
-    "add-last": libvirt.VIR_NETWORK_UPDATE_COMMAND_ADD_LAST,
-    "add": libvirt.VIR_NETWORK_UPDATE_COMMAND_ADD_LAST,
-    "add-first": libvirt.VIR_NETWORK_UPDATE_COMMAND_ADD_FIRST,
-}
-SECTIONS = {
-    name: getattr(libvirt, "VIR_NETWORK_SECTION_" + name.upper().replace("-", "_"))
-    for name in (
-        "bridge",
-        "domain",
-        "ip",
-        "ip-dhcp-host",
-        "ip-dhcp-range",
-        "forward",
-        "forward-interface",
-        "forward-pf",
-        "portgroup",
-        "dns-host",
-        "dns-txt",
-        "dns-srv",
-    )
-}
+log = logging.getLogger(__name__)
 # Unplugged vNICs kept in a domain's metadata still name their network.
 UNPLUGGED_ON = etree.XPath(
     "./metadata/p:vnics/p:vnic/p:interface[@type='network']/p:source[@network=$n]",
@@ -79,38 +51,21 @@ class NetworkState:
     def name(self) -> str:
         return self.definition.name
 
-    def summary(self) -> dict[str, Any]:
-        net = self.definition
-        fwd = net.forward
-        pool = [
-            {"dev": i.dev, "connections": i.connections or 0}
-            for i in (fwd.interfaces if fwd else [])
-        ]
-        return {
-            "name": net.name,
-            "uuid": net.uuid,
-            "active": self.active,
-            "persistent": self.persistent,
-            "autostart": self.autostart,
-            "bridge": net.bridge.name if net.bridge else None,
-            "forward_mode": net.forward_mode or "isolated",
-            "connections": net.connections or 0,
-            "subnets": [str(s) for s in _subnets(net)],
-            "pool": pool,
-        }
-
-
-def _subnets(net: Network) -> list:
-    found = []
-    for i, ip in enumerate(net.ips, 1):
-        subnet = subnet_of(ip, f"/network/ip[{i}]")
-        if subnet is not None:
-            found.append(f"{ip.address}/{subnet.prefixlen}")
-    return found
+    @property
+    def subnets(self) -> list[str]:
+        """Each <ip> as address/prefix."""
+        found = []
+        for i, ip in enumerate(self.definition.ips, 1):
+            subnet = subnet_of(ip, f"/network/ip[{i}]")
+            if subnet is not None:
+                found.append(f"{ip.address}/{subnet.prefixlen}")
+        return found
 
 
 @dataclass
-class Lease:
+class DhcpLease:
+    """A DHCP lease dnsmasq gave, with the VM and vNIC of its MAC when plugboard knows them."""
+
     mac: str
     ip: str
     prefix: int
@@ -122,8 +77,8 @@ class Lease:
 
 
 @dataclass
-class Change:
-    """What a change did: the network after it, and when it takes effect."""
+class NetworkChange:
+    """What a change of a network did: the network after it, and when it takes effect."""
 
     state: NetworkState
     applied: str = "now"  # or "next-start"
@@ -131,37 +86,26 @@ class Change:
 
 
 # --- reading ---------------------------------------------------------------------------------
-def _lookup(conn: libvirt.virConnect, name: str) -> libvirt.virNetwork:
-    try:
-        return conn.networkLookupByName(name)
-    except libvirt.libvirtError as err:
-        if err.get_error_code() == libvirt.VIR_ERR_NO_NETWORK:
-            raise NetworkNotFound(
-                f"no network '{name}' on this host; `plugboard net-list` shows them"
-            ) from None
-        raise
-
-
-def _state(net: libvirt.virNetwork) -> NetworkState:
-    xml = net.XMLDesc(0)
+def _state(net: LibvirtNetwork) -> NetworkState:
+    xml = net.xml()
     return NetworkState(
         definition=parse_network(xml, live=True),
         xml=xml,
-        active=bool(net.isActive()),
-        persistent=bool(net.isPersistent()),
-        autostart=bool(net.autostart()),
+        active=net.is_active(),
+        persistent=net.is_persistent(),
+        autostart=net.autostart(),
     )
 
 
 def list_networks(host: HostConnection) -> list[NetworkState]:
-    def read(conn):
-        return sorted((_state(n) for n in conn.listAllNetworks()), key=lambda s: s.name)
+    def read(lv: Libvirt) -> list[NetworkState]:
+        return sorted((_state(n) for n in lv.networks()), key=lambda s: s.name)
 
     return host.call(read)
 
 
 def get_network(host: HostConnection, name: str) -> NetworkState:
-    return host.call(lambda conn: _state(_lookup(conn, name)))
+    return host.call(lambda lv: _state(lv.network(name)))
 
 
 # --- input -----------------------------------------------------------------------------------
@@ -180,57 +124,47 @@ def definition_from(body: bytes | dict, xml: bool) -> Network:
         raise InvalidInput(str(err), field=err.path) from None
 
 
-def _libvirt_error(err: libvirt.libvirtError, what: str) -> Exception:
-    """libvirt's refusal as the error users should see: a conflict is theirs to resolve."""
-    message = f"{what}: {err.get_error_message()}"
-    code = err.get_error_code()
-    if code in (libvirt.VIR_ERR_OPERATION_INVALID, libvirt.VIR_ERR_NETWORK_EXIST):
-        return Conflict(message)
-    if code in (
-        libvirt.VIR_ERR_CONFIG_UNSUPPORTED,
-        libvirt.VIR_ERR_XML_ERROR,
-        libvirt.VIR_ERR_OPERATION_UNSUPPORTED,
-        libvirt.VIR_ERR_INVALID_ARG,
-    ):
-        return InvalidInput(message)
-    return HostError(message, libvirt_code=code)
-
-
 # --- changes ---------------------------------------------------------------------------------
+REFUSED_DEFINITION = "libvirt refused the definition"
+
+
 def define_network(
     host: HostConnection, definition: Network, *, start: bool = False, autostart: bool = False
-) -> Change:
+) -> NetworkChange:
     xml = format_network(definition)
 
-    def define(conn):
-        try:
-            conn.networkLookupByName(definition.name)
-        except libvirt.libvirtError:
-            pass
-        else:
+    def define(lv: Libvirt) -> NetworkChange:
+        if lv.has_network(definition.name):
             raise NetworkExists(
                 f"a network '{definition.name}' exists on this host; use PUT to change it"
             )
+        with refusal_explained(REFUSED_DEFINITION):
+            net = lv.define_network(xml)
         try:
-            net = conn.networkDefineXML(xml)
-        except libvirt.libvirtError as err:
-            raise _libvirt_error(err, "libvirt refused the definition") from None
-        try:
-            if autostart:
-                net.setAutostart(1)
-            if start:
-                net.create()
-        except libvirt.libvirtError as err:
-            net.undefine()  # nothing half-made stays behind
-            raise _libvirt_error(err, f"network '{definition.name}' could not start") from None
-        return Change(_state(net))
+            with refusal_explained(f"network '{definition.name}' could not start"):
+                if autostart:
+                    net.set_autostart(True)
+                if start:
+                    net.create()
+        except PlugboardError:
+            _undefine_half_made(net)
+            raise
+        return NetworkChange(_state(net))
 
     return host.call(define)
 
 
+def _undefine_half_made(net: LibvirtNetwork) -> None:
+    """Nothing half-made stays behind (or the log says why it did)."""
+    try:
+        net.undefine()
+    except PlugboardError as err:
+        log.error("network %s did not start and could not be undefined: %s", net.name, err.detail)
+
+
 def redefine_network(
     host: HostConnection, name: str, definition: Network, *, restart: bool = False
-) -> Change:
+) -> NetworkChange:
     if definition.name != name:
         raise InvalidInput(
             f"the definition is named '{definition.name}', not '{name}'; a "
@@ -238,19 +172,16 @@ def redefine_network(
             field="/network/name",
         )
 
-    def redefine(conn):
-        net = _lookup(conn, name)
-        old = parse_network(net.XMLDesc(libvirt.VIR_NETWORK_XML_INACTIVE))
+    def redefine(lv: Libvirt) -> NetworkChange:
+        old = parse_network(lv.network(name).xml(inactive=True))
         if definition.uuid is None:
             definition.uuid = old.uuid  # the same network, not a new one
-        try:
-            net = conn.networkDefineXML(format_network(definition))
-        except libvirt.libvirtError as err:
-            raise _libvirt_error(err, "libvirt refused the definition") from None
-        if not net.isActive():
-            return Change(_state(net))
+        with refusal_explained(REFUSED_DEFINITION):
+            net = lv.define_network(format_network(definition))
+        if not net.is_active():
+            return NetworkChange(_state(net))
         if not restart:
-            return Change(
+            return NetworkChange(
                 _state(net),
                 applied="next-start",
                 notes=[
@@ -259,70 +190,64 @@ def redefine_network(
                 ],
             )
         net.destroy()
-        try:
+        with refusal_explained(f"network '{name}' did not start again"):
             net.create()
-        except libvirt.libvirtError as err:
-            raise _libvirt_error(err, f"network '{name}' did not start again") from None
-        return Change(_state(net))
+        return NetworkChange(_state(net))
 
     return host.call(redefine)
 
 
-def start_network(host: HostConnection, name: str) -> Change:
+def start_network(host: HostConnection, name: str) -> NetworkChange:
     return _act(host, name, lambda net: net.create(), "could not start")
 
 
-def stop_network(host: HostConnection, name: str) -> Change:
+def stop_network(host: HostConnection, name: str) -> NetworkChange:
     return _act(host, name, lambda net: net.destroy(), "could not stop")
 
 
-def set_autostart(host: HostConnection, name: str, autostart: bool) -> Change:
-    return _act(
-        host, name, lambda net: net.setAutostart(int(autostart)), "could not change autostart"
-    )
+def set_autostart(host: HostConnection, name: str, autostart: bool) -> NetworkChange:
+    return _act(host, name, lambda net: net.set_autostart(autostart), "could not change autostart")
 
 
-def _act(host: HostConnection, name: str, action, failure: str) -> Change:
-    def run(conn):
-        net = _lookup(conn, name)
-        try:
+def _act(
+    host: HostConnection, name: str, action: Callable[[LibvirtNetwork], None], failure: str
+) -> NetworkChange:
+    def run(lv: Libvirt) -> NetworkChange:
+        net = lv.network(name)
+        with refusal_explained(f"network '{name}' {failure}"):
             action(net)
-        except libvirt.libvirtError as err:
-            raise _libvirt_error(err, f"network '{name}' {failure}") from None
-        return Change(_state(net))
+        return NetworkChange(_state(net))
 
     return host.call(run)
 
 
-def users_of(conn: libvirt.virConnect, name: str) -> list[str]:
+def users_of(lv: Libvirt, name: str) -> list[str]:
     """VMs with a vNIC on network `name`: live, in their persistent definition, or unplugged
     (in plugboard's metadata)."""
     users = set()
-    for dom, root in definitions(conn):
+    for dom, root in lv.definitions():
         if root.xpath("./devices/interface[@type='network']/source[@network=$n]", n=name) or (
             UNPLUGGED_ON(root, n=name)
         ):
-            users.add(dom.name())
+            users.add(dom.name)
     return sorted(users)
 
 
 def delete_network(host: HostConnection, name: str, *, force: bool = False) -> None:
-    def delete(conn):
-        net = _lookup(conn, name)
-        users = users_of(conn, name)
+    def delete(lv: Libvirt) -> None:
+        net = lv.network(name)
+        users = users_of(lv, name)
         if users and not force:
             raise NetworkInUse(
                 f"network '{name}' is used by {', '.join(users)}; remove their "
                 "vNICs or delete with force",
                 vms=users,
             )
-        try:
-            if net.isActive():
+        with refusal_explained(f"network '{name}' could not be deleted"):
+            if net.is_active():
                 net.destroy()
-            if net.isPersistent():
+            if net.is_persistent():
                 net.undefine()
-        except libvirt.libvirtError as err:
-            raise _libvirt_error(err, f"network '{name}' could not be deleted") from None
 
     host.call(delete)
 
@@ -335,74 +260,60 @@ def update_network(
     xml: str,
     *,
     parent_index: int = -1,
-) -> Change:
+) -> NetworkChange:
     """One virNetworkUpdate, live and persistent; checked with netxml first."""
     if command not in COMMANDS or section not in SECTIONS:
         raise InvalidInput(
             f"command must be one of {', '.join(COMMANDS)} and section one of {', '.join(SECTIONS)}"
         )
 
-    def update(conn):
-        net = _lookup(conn, name)
-        current = parse_network(net.XMLDesc(0), live=True)
+    def update(lv: Libvirt) -> NetworkChange:
+        net = lv.network(name)
+        current = parse_network(net.xml(), live=True)
         try:
             apply_update(current, command, section, xml, parent_index)
         except NetworkXMLError as err:
             raise InvalidInput(str(err), field=err.path) from None
-        flags = libvirt.VIR_NETWORK_UPDATE_AFFECT_CONFIG if net.isPersistent() else 0
-        if net.isActive():
-            flags |= libvirt.VIR_NETWORK_UPDATE_AFFECT_LIVE
-        try:
-            net.update(COMMANDS[command], SECTIONS[section], parent_index, xml, flags)
-        except libvirt.libvirtError as err:
-            raise _libvirt_error(err, "libvirt refused the update") from None
-        return Change(_state(net))
+        with refusal_explained("libvirt refused the update"):
+            net.update(command, section, parent_index, xml)
+        return NetworkChange(_state(net))
 
     return host.call(update)
 
 
 # --- leases ----------------------------------------------------------------------------------
-def leases(host: HostConnection, name: str) -> list[Lease]:
-    def read(conn):
-        net = _lookup(conn, name)
-        owners = _vnics_by_mac(conn)
-        found = []
-        for lease in net.DHCPLeases():
-            mac = (lease.get("mac") or "").lower()
-            vm, vnic = owners.get(mac, (None, None))
-            expiry = lease.get("expirytime")
-            found.append(
-                Lease(
-                    mac=mac,
-                    ip=lease["ipaddr"],
-                    prefix=lease["prefix"],
-                    hostname=lease.get("hostname") or None,
-                    expiry=dt.datetime.fromtimestamp(expiry, dt.UTC) if expiry else None,
-                    client_id=lease.get("clientid") or None,
-                    vm=vm,
-                    vnic=vnic,
-                )
-            )
+def leases(host: HostConnection, name: str) -> list[DhcpLease]:
+    def read(lv: Libvirt) -> list[DhcpLease]:
+        net = lv.network(name)
+        owners = _vnics_by_mac(lv)
+        found = [_lease(lease, owners) for lease in net.dhcp_leases()]
         return sorted(found, key=lambda lease: Address.parse(lease.ip))
 
     return host.call(read)
 
 
-def _vnics_by_mac(conn: libvirt.virConnect) -> dict[str, tuple[str, str | None]]:
+def _lease(lease: dict[str, Any], owners: dict[str, tuple[str, str]]) -> DhcpLease:
+    mac = (lease.get("mac") or "").lower()
+    vm, vnic = owners.get(mac, (None, None))
+    expiry = lease.get("expirytime")
+    return DhcpLease(
+        mac=mac,
+        ip=lease["ipaddr"],
+        prefix=lease["prefix"],
+        hostname=lease.get("hostname") or None,
+        expiry=dt.datetime.fromtimestamp(expiry, dt.UTC) if expiry else None,
+        client_id=lease.get("clientid") or None,
+        vm=vm,
+        vnic=vnic,
+    )
+
+
+def _vnics_by_mac(lv: Libvirt) -> dict[str, tuple[str, str]]:
+    """The VM and vNIC (named as the vNIC API names it) of each running card's MAC."""
     owners = {}
-    for dom in conn.listAllDomains():
-        root = etree.fromstring(dom.XMLDesc(0).encode())
-        for iface in root.iterfind("./devices/interface"):
-            mac = iface.find("mac")
-            if mac is None:
-                continue
-            alias = iface.find("alias")
-            vnic = alias.get("name") if alias is not None else None
-            if vnic is not None and vnic.startswith(USER_ALIAS):
-                vnic = vnic[len(USER_ALIAS) :]
-            owners[mac.get("address").lower()] = (dom.name(), vnic)
+    for dom in lv.domains():
+        for element in dom.tree().iterfind("./devices/interface"):
+            iface = interface_of(element)
+            if iface.mac is not None and iface.mac.address:
+                owners[iface.mac.address.lower()] = (dom.name, vnic_name(iface))
     return owners
-
-
-def definition_json(state: NetworkState) -> dict[str, Any]:
-    return network_to_json(state.definition)

@@ -7,18 +7,20 @@ created on, before anything is created there."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from plugboard.engine.vms import check_boot
+from plugboard.engine.vm_spec import check_boot
 from plugboard.errors import InvalidInput, TemplateExists, TemplateNotFound
 from plugboard.store.models import Template, utcnow
 from plugboard.vnic import Source
+from plugboard.vnic.model import DEFAULT_MACVTAP_MODE
 
-# A template interface's type -> the vNIC source type it becomes.
-SOURCE_TYPES = {"macvtap": "direct", "ovs": "ovs", "bridge": "bridge"}
+# The kinds of host interface a template attaches VMs to directly: vNIC source types.
+TemplateInterfaceType = Literal["macvtap", "ovs", "bridge"]
+TEMPLATE_INTERFACE_TYPES: tuple[TemplateInterfaceType, ...] = get_args(TemplateInterfaceType)
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,7 @@ def _fill(template: Template, spec: TemplateSpec) -> Template:
 
 
 def _mode(iface: dict[str, Any]) -> str | None:
-    return (iface.get("mode") or "vepa") if iface["type"] == "macvtap" else None
+    return (iface.get("mode") or DEFAULT_MACVTAP_MODE) if iface["type"] == "macvtap" else None
 
 
 def create_template(session: Session, spec: TemplateSpec) -> Template:
@@ -111,21 +113,6 @@ def delete_template(session: Session, name: str) -> None:
     session.delete(_find(session, name))
 
 
-def template_json(template: Template) -> dict[str, Any]:
-    return {
-        "name": template.name,
-        "memory_mib": template.memory_mib,
-        "vcpus": template.vcpus,
-        "domain_type": template.domain_type,
-        "boot": template.boot,
-        "networks": template.networks,
-        "interfaces": template.interfaces,
-        "nic_model": template.nic_model,
-        "created_at": template.created_at,
-        "updated_at": template.updated_at,
-    }
-
-
 def vnic_fields(template: Template) -> list[dict[str, Any]]:
     """The vNICs a VM made from the template gets, in order: one per network, then one per
     name of each interface."""
@@ -134,11 +121,11 @@ def vnic_fields(template: Template) -> list[dict[str, Any]]:
         for network in template.networks
     ]
     for iface in template.interfaces:
-        kind = SOURCE_TYPES[iface["type"]]
+        kind = iface["type"]
         for name in iface["source"]:
             source = (
-                Source("direct", dev=name, mode=iface["mode"], attachment="macvtap")
-                if kind == "direct"
+                Source("macvtap", dev=name, mode=iface["mode"], attachment="macvtap")
+                if kind == "macvtap"
                 else Source(kind, bridge=name)
             )
             fields.append({"source": source, "model": template.nic_model})

@@ -13,9 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from plugboard.errors import Forbidden, TokenExists, TokenNotFound, Unauthorized
+from plugboard.store import on_commit
 from plugboard.store.models import Token, utcnow
 
-ROLES = ("admin", "user")
 PREFIX = "pb_"
 
 
@@ -106,12 +106,14 @@ def list_tokens(session: Session) -> list[Token]:
     return list(session.scalars(select(Token).order_by(Token.id)))
 
 
-def revoke_token(session: Session, name: str) -> Token:
+def revoke_token(session: Session, cache: TokenCache, name: str) -> Token:
+    """Revoke a token: no longer good from the next request, once this commits."""
     token = session.scalar(select(Token).where(Token.name == name))
     if token is None:
         raise TokenNotFound(f"no token named '{name}'")
     if token.revoked_at is None:
         token.revoked_at = utcnow()
+    on_commit(session, lambda: cache.forget(name))
     return token
 
 

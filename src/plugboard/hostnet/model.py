@@ -23,7 +23,10 @@ InterfaceType = Literal[
     "other",
 ]
 TYPES = get_args(InterfaceType)
-Source = Literal["netlink+ovsdb", "netlink", "libvirt"]
+# Where a listing's facts come from: netlink and OVSDB in the namespace of the host's libvirtd
+# (it runs on this machine), or libvirt's interface APIs.
+ListingSource = Literal["netlink+ovsdb", "netlink", "libvirt"]
+LISTING_SOURCES: tuple[ListingSource, ...] = get_args(ListingSource)
 
 
 @dataclass
@@ -45,7 +48,7 @@ class HostInterface:
 
 @dataclass
 class Listing:
-    source: str  # netlink+ovsdb, netlink or libvirt
+    source: ListingSource
     cannot_see: list[str]
     interfaces: list[HostInterface]
 

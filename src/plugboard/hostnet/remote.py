@@ -4,10 +4,10 @@ only through libvirt."""
 
 from __future__ import annotations
 
-import libvirt
 from lxml import etree
 
 from plugboard.hostnet.model import HostInterface
+from plugboard.hosts.adapter import Libvirt
 
 CANNOT_SEE = [
     "Open vSwitch bridges and their ports (OVSDB is not reachable through libvirt)",
@@ -25,14 +25,10 @@ def _addresses(root: etree._Element) -> list[str]:
     ]
 
 
-def _interfaces(conn: libvirt.virConnect) -> dict[str, HostInterface]:
+def _interfaces(lv: Libvirt) -> dict[str, HostInterface]:
     found: dict[str, HostInterface] = {}
-    try:
-        ifaces = conn.listAllInterfaces(0)
-    except libvirt.libvirtError:
-        ifaces = []  # the host's libvirt has no interface driver
-    for iface in ifaces:
-        root = etree.fromstring(iface.XMLDesc(0).encode())
+    for xml in lv.interface_definitions():
+        root = etree.fromstring(xml.encode())
         name = root.get("name")
         kind = root.get("type")
         mtu = root.find("mtu")
@@ -58,10 +54,10 @@ def _interfaces(conn: libvirt.virConnect) -> dict[str, HostInterface]:
     return found
 
 
-def read(conn: libvirt.virConnect) -> list[HostInterface]:
-    found = _interfaces(conn)
-    for dev in conn.listAllDevices(libvirt.VIR_CONNECT_LIST_NODE_DEVICES_CAP_NET):
-        cap = etree.fromstring(dev.XMLDesc(0).encode()).find("capability[@type='net']")
+def read(lv: Libvirt) -> list[HostInterface]:
+    found = _interfaces(lv)
+    for xml in lv.net_device_definitions():
+        cap = etree.fromstring(xml.encode()).find("capability[@type='net']")
         name = cap.findtext("interface")
         if name in found:
             continue

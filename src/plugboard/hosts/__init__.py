@@ -1,6 +1,4 @@
-"""libvirt adapter: one kept connection per host, opened lazily, reopened with backoff."""
-
-from plugboard.hosts.connection import HostConnection, HostEvent, HostInfo, HostState
-from plugboard.hosts.registry import HostRegistry
-
-__all__ = ["HostConnection", "HostEvent", "HostInfo", "HostRegistry", "HostState"]
+"""The libvirt adapter: one kept connection per host (connection, registry), opened lazily
+and reopened with backoff; every libvirt call goes through plugboard.hosts.adapter, and its
+errors through one table (plugboard.hosts.errors). Import from the submodules: this package
+loads nothing, so a light import (plugboard.hosts.model) does not load libvirt."""

@@ -12,52 +12,25 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import enum
 import logging
 import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
 
 import libvirt
 
 from plugboard.errors import HostError, HostTimeout, HostUnreachable
+from plugboard.hosts.adapter import Libvirt
+from plugboard.hosts.errors import error_message, translate
 from plugboard.hosts.events import ensure_event_loop
+from plugboard.hosts.model import HostEvent, HostInfo, HostState
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 Connector = Callable[[str], libvirt.virConnect]
-
-# Errors that mean "the connection is gone", not "this call was wrong".
-CONNECTION_ERRORS = {
-    libvirt.VIR_ERR_SYSTEM_ERROR,
-    libvirt.VIR_ERR_RPC,
-    libvirt.VIR_ERR_NO_CONNECT,
-    libvirt.VIR_ERR_INVALID_CONN,
-    libvirt.VIR_ERR_AUTH_FAILED,
-    libvirt.VIR_ERR_AUTH_UNAVAILABLE,
-}
-
-
-class HostState(enum.StrEnum):
-    DISCONNECTED = "disconnected"  # not opened yet
-    CONNECTING = "connecting"  # being opened right now
-    CONNECTED = "connected"
-    UNREACHABLE = "unreachable"  # last attempt failed; retried in the background
-
-
-@dataclass(frozen=True)
-class HostEvent:
-    """Something libvirt reported about an object on a host."""
-
-    host: str
-    kind: str  # "network"
-    name: str
-    what: str  # "defined", "undefined", "started", "stopped"
-
 
 EventSink = Callable[[HostEvent], None]
 NETWORK_EVENTS = {
@@ -66,17 +39,6 @@ NETWORK_EVENTS = {
     libvirt.VIR_NETWORK_EVENT_STARTED: "started",
     libvirt.VIR_NETWORK_EVENT_STOPPED: "stopped",
 }
-
-
-@dataclass(frozen=True)
-class HostInfo:
-    """What the host told us when we connected."""
-
-    hostname: str
-    libvirt_version: str
-    hypervisor: str
-    hypervisor_version: str
-    kvm_available: bool
 
 
 def _version(number: int) -> str:
@@ -124,15 +86,15 @@ class HostConnection:
         self.connected_since: datetime | None = None
 
     # --- calls -------------------------------------------------------------------------
-    def call(self, fn: Callable[[libvirt.virConnect], T], timeout: float | None = None) -> T:
-        """Run `fn(conn)` on this host's threads; libvirt errors become plugboard errors."""
+    def call(self, fn: Callable[[Libvirt], T], timeout: float | None = None) -> T:
+        """Run `fn(libvirt)` on this host's threads, with the host's libvirt adapter."""
         future = self._pool.submit(self._run, fn)
         try:
             return future.result(timeout or self._call_timeout)
         except concurrent.futures.TimeoutError:
             raise self._timeout(timeout) from None
 
-    async def acall(self, fn: Callable[[libvirt.virConnect], T], timeout: float | None = None) -> T:
+    async def acall(self, fn: Callable[[Libvirt], T], timeout: float | None = None) -> T:
         """`call` for the event loop: awaits the host's thread without a thread of its own."""
         future = self._pool.submit(self._run, fn)
         try:
@@ -147,8 +109,8 @@ class HostConnection:
             f"host '{self.name}' did not answer within {timeout or self._call_timeout:g} s"
         )
 
-    def submit(self, fn: Callable[[libvirt.virConnect], object]) -> None:
-        """Run `fn(conn)` on this host's threads later; nobody waits for it (errors are
+    def submit(self, fn: Callable[[Libvirt], object]) -> None:
+        """Run `fn(libvirt)` on this host's threads later; nobody waits for it (errors are
         logged)."""
 
         def run() -> None:
@@ -172,17 +134,19 @@ class HostConnection:
             return None
         return self._pool.submit(self._open)
 
-    def _run(self, fn: Callable[[libvirt.virConnect], T]) -> T:
+    def _run(self, fn: Callable[[Libvirt], T]) -> T:
         conn = self._open()
         try:
-            return fn(conn)
-        except libvirt.libvirtError as err:
-            if err.get_error_code() in CONNECTION_ERRORS or not _alive(conn):
+            return fn(Libvirt(conn, self.name))
+        except HostUnreachable as err:
+            self._lost(conn, err.detail.removeprefix(f"host '{self.name}': "))
+            raise
+        except libvirt.libvirtError as err:  # a bug: a call made around the adapter
+            log.error("host %s: libvirt called outside the adapter", self.name)
+            translated = translate(err, conn, self.name)
+            if isinstance(translated, HostUnreachable):
                 self._lost(conn, error_message(err))
-                raise HostUnreachable(f"host '{self.name}': {error_message(err)}") from err
-            raise HostError(
-                f"host '{self.name}': {error_message(err)}", libvirt_code=err.get_error_code()
-            ) from err
+            raise translated from err
 
     def _open(self) -> libvirt.virConnect:
         with self._lock:
@@ -289,11 +253,6 @@ class HostConnection:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-def error_message(err: libvirt.libvirtError) -> str:
-    """libvirt's own words for an error."""
-    return err.get_error_message() or str(err)
-
-
 def _keepalive(conn: libvirt.virConnect) -> None:
     """Probe the daemon every 5 s and drop the connection after 3 missed answers (local
     drivers such as test:/// have no keepalive and need none)."""
@@ -302,13 +261,6 @@ def _keepalive(conn: libvirt.virConnect) -> None:
     except libvirt.libvirtError as err:
         if err.get_error_code() != libvirt.VIR_ERR_NO_SUPPORT:
             raise
-
-
-def _alive(conn: libvirt.virConnect) -> bool:
-    try:
-        return bool(conn.isAlive())
-    except libvirt.libvirtError:
-        return False
 
 
 def _close_quietly(conn: libvirt.virConnect) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 
+import libvirt
+
 from plugboard.errors import HostNotFound
 from plugboard.hosts.connection import Connector, EventSink, HostConnection
 
@@ -11,14 +13,14 @@ from plugboard.hosts.connection import Connector, EventSink, HostConnection
 class HostRegistry:
     def __init__(
         self,
-        connector: Connector,
+        connector: Connector | None = None,
         *,
         workers: int = 4,
         call_timeout: float = 30.0,
         reconnect_max_delay: float = 30.0,
         on_event: EventSink | None = None,
     ) -> None:
-        self._connector = connector
+        self._connector = connector or libvirt.open
         self._options = {
             "on_event": on_event,
             "workers": workers,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from typing import Literal, get_args
 
 from plugboard.netxml.addresses import Address, same
 from plugboard.netxml.errors import NetworkXMLError
@@ -24,7 +25,24 @@ from plugboard.netxml.model import (
 from plugboard.netxml.safe import parse_xml
 from plugboard.netxml.validate import check_dhcp_host, check_dhcp_range, subnet_of
 
-COMMANDS = ("add-first", "add-last", "modify", "delete")
+# virNetworkUpdate's commands and sections, by the names virsh gives them ("add" is add-last).
+UpdateCommand = Literal["add-first", "add-last", "add", "modify", "delete"]
+COMMANDS: tuple[UpdateCommand, ...] = get_args(UpdateCommand)
+UpdateSection = Literal[
+    "bridge",
+    "domain",
+    "ip",
+    "ip-dhcp-host",
+    "ip-dhcp-range",
+    "forward",
+    "forward-interface",
+    "forward-pf",
+    "portgroup",
+    "dns-host",
+    "dns-txt",
+    "dns-srv",
+]
+SECTIONS: tuple[UpdateSection, ...] = get_args(UpdateSection)
 UNSUPPORTED = ("bridge", "domain", "ip", "forward", "forward-pf")
 ADD = ("add-first", "add-last")
 
@@ -43,11 +61,11 @@ def apply_update(
             "/update/@section",
             f"the '{section}' section cannot be updated; redefine the network instead",
         )
-    handler = SECTIONS.get(section)
+    handler = HANDLERS.get(section)
     if handler is None:
         raise NetworkXMLError(
             "/update/@section",
-            f"'{section}' is not a section; use one of {', '.join(sorted(SECTIONS))}",
+            f"'{section}' is not a section; use one of {', '.join(sorted(HANDLERS))}",
         )
     updated = copy.deepcopy(net)
     handler(updated, command, parse_xml(xml, "/update"), parent_index)
@@ -321,7 +339,7 @@ def _dns_srv(net: Network, command: str, elem, _parent: int) -> None:
         del srvs[found[0]]
 
 
-SECTIONS: dict[str, Callable] = {
+HANDLERS: dict[str, Callable] = {
     "ip-dhcp-host": _dhcp_host,
     "ip-dhcp-range": _dhcp_range,
     "forward-interface": _forward_interface,

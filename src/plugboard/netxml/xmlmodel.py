@@ -114,6 +114,16 @@ class Child(Field):
 class Blob(Field):
     """A child kept as XML, untouched (`<metadata>`)."""
 
+    many: bool = False
+
+
+@dataclass
+class Others(Blob):
+    """Every child that no other field declares, kept as it is and in its order: what a model
+    does not manage passes through it byte for byte (`xml` is only a label)."""
+
+    many: bool = True
+
 
 # --- elements ----------------------------------------------------------------------------------
 class Node:
@@ -155,10 +165,13 @@ class Node:
         cls._ELEMS = {
             f.xml: (f, _kind(f), getattr(f, "many", False))
             for f in cls.FIELDS
-            if not isinstance(f, Attr)
+            if not isinstance(f, Attr | Others)
         }
+        cls._OTHERS = next((f.key for f in cls.FIELDS if isinstance(f, Others)), None)
         cls._ELEM_FORMATS = tuple(
-            (kind, f.xml, f.key, many, f.conv.format) for f, kind, many in cls._ELEMS.values()
+            (_kind(f), f.xml, f.key, getattr(f, "many", False), f.conv.format)
+            for f in cls.FIELDS
+            if not isinstance(f, Attr)
         )
         cls._DEFAULTS = {f.key: None for f in cls.FIELDS if not getattr(f, "many", False)}
         cls._LISTS = tuple(f.key for f in cls.FIELDS if getattr(f, "many", False))
@@ -167,7 +180,7 @@ class Node:
         cls._PLAIN_ATTRS = cls.attributes is Node.attributes
         cls._PLAIN_TAG = cls.tag is Node.tag
         cls._ALWAYS_INCLUDED = cls.included is Node.included
-        cls._HAS_CHILDREN = bool(cls._ELEMS) or cls.write_children is not Node.write_children
+        cls._HAS_CHILDREN = bool(cls._ELEM_FORMATS) or cls.write_children is not Node.write_children
 
     @classmethod
     def from_element(cls, elem: etree._Element, path: str) -> Node:  # noqa: PLR0912 (hot path)
@@ -188,12 +201,14 @@ class Node:
                     values[f.key] = f.conv.parse(raw)
                 except ValueError:
                     _convert(f, raw, path, f"@{name}")  # raises, with the place
-        if cls._ELEMS and len(elem):
+        if (cls._ELEMS or cls._OTHERS) and len(elem):
             elems, counts = cls._ELEMS, {}
             for child in elem:
                 tag = child.tag
                 entry = elems.get(tag)
                 if entry is None:
+                    if cls._OTHERS is not None and isinstance(tag, str):  # not a comment
+                        values[cls._OTHERS].append(_copy(child))
                     continue
                 f, kind, many = entry
                 n = counts[tag] = counts.get(tag, 0) + 1
@@ -283,6 +298,10 @@ class Node:
             elif kind is _TEXT:
                 for item in value if many else (value,):
                     out.append(f"{indent}<{xml}>{escape(fmt(item))}</{xml}>\n")
+            elif kind is _KEPT:
+                out.extend(
+                    f"{indent}{etree.tostring(item, encoding='unicode')}\n" for item in value
+                )
             else:
                 out.append(format_blob(value, indent))
 
@@ -296,7 +315,10 @@ class Node:
             if isinstance(f, Child):
                 out[f.key] = [v.to_json() for v in value] if f.many else value.to_json()
             elif isinstance(f, Blob):
-                out[f.key] = etree.tostring(value, encoding="unicode")
+                text = [
+                    etree.tostring(v, encoding="unicode") for v in (value if f.many else [value])
+                ]
+                out[f.key] = text if f.many else text[0]
             else:
                 out[f.key] = value
         return out
@@ -315,26 +337,8 @@ class Node:
             )
         node = cls()
         for f in cls.FIELDS:
-            if f.key not in data:
-                continue
-            value = data[f.key]
-            where = f"{path}/{f.key}"
-            if isinstance(f, Child):
-                if f.many:
-                    if not isinstance(value, list):
-                        raise NetworkXMLError(where, "expected a list")
-                    value = [f.cls.from_json(v, f"{where}[{i}]") for i, v in enumerate(value, 1)]
-                else:
-                    value = f.cls.from_json(value, where)
-            elif isinstance(f, Blob):
-                value = _parse_blob(value, where)
-            elif getattr(f, "many", False):
-                if not isinstance(value, list):
-                    raise NetworkXMLError(where, "expected a list")
-                value = [_convert(f, v, f"{where}[{i}]") for i, v in enumerate(value, 1)]
-            else:
-                value = _convert(f, value, where)
-            setattr(node, f.key, value)
+            if f.key in data:
+                setattr(node, f.key, _from_json(f, data[f.key], f"{path}/{f.key}"))
         return node
 
     @classmethod
@@ -365,11 +369,30 @@ class Node:
         return {"title": name}
 
 
-_CHILD, _TEXT, _BLOB = "child", "text", "blob"
+_CHILD, _TEXT, _BLOB, _KEPT = "child", "text", "blob", "kept"
 
 
 def _kind(f: Field) -> str:
+    if isinstance(f, Others):
+        return _KEPT
     return _CHILD if isinstance(f, Child) else _TEXT if isinstance(f, TextElem) else _BLOB
+
+
+def _from_json(f: Field, value: Any, where: str) -> Any:
+    """One field's value from its JSON form (a list for a field of many)."""
+    if getattr(f, "many", False):
+        if not isinstance(value, list):
+            raise NetworkXMLError(where, "expected a list")
+        return [_one_from_json(f, v, f"{where}[{i}]") for i, v in enumerate(value, 1)]
+    return _one_from_json(f, value, where)
+
+
+def _one_from_json(f: Field, value: Any, where: str) -> Any:
+    if isinstance(f, Child):
+        return f.cls.from_json(value, where)
+    if isinstance(f, Blob):
+        return _parse_blob(value, where)
+    return _convert(f, value, where)
 
 
 def _text(value: Any) -> str:
@@ -446,6 +469,7 @@ __all__ = [
     "Conv",
     "Field",
     "Node",
+    "Others",
     "TextElem",
     "choice",
     "escape",

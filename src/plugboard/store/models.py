@@ -29,8 +29,8 @@ class Base(DeclarativeBase):
     pass
 
 
-class Meta(Base):
-    """Facts about this installation, such as whether `local` was registered once."""
+class Fact(Base):
+    """A fact about this installation, such as whether `local` was registered once."""
 
     __tablename__ = "meta"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -15,11 +15,12 @@ Rules (DESIGN.md, "The vNIC model", after oVirt's network-linking feature):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from plugboard.vnic.model import Vnic
 
 ActionKind = Literal["live-update", "unplug", "plug", "config-only", "none"]
+ACTION_KINDS: tuple[ActionKind, ...] = get_args(ActionKind)
 
 
 class PlanError(ValueError):

@@ -1,5 +1,3 @@
-from dataclasses import asdict
-
 from fastapi import APIRouter, Request, Response
 
 from plugboard.api.deps import API_PREFIX, Admin, CurrentUser, DbSession, ServicesDep, audit_target
@@ -10,13 +8,9 @@ from plugboard.engine import hosts
 router = APIRouter(prefix="/hosts", tags=["hosts"], responses=responses(400, 401, 422))
 
 
-def _out(view: hosts.HostView) -> HostOut:
-    return HostOut(**asdict(view))
-
-
 @router.get("", summary="List hosts with their connection state")
 def list_hosts(db: DbSession, svc: ServicesDep, _: CurrentUser) -> list[HostOut]:
-    return [_out(v) for v in hosts.list_hosts(db, svc.registry)]
+    return [HostOut.from_view(v) for v in hosts.list_hosts(db, svc.registry)]
 
 
 @router.post("", status_code=201, summary="Register a host", responses=responses(403, 409))
@@ -31,7 +25,7 @@ def add_host(
     audit_target(request, f"hosts/{body.name}")
     created = hosts.add_host(db, svc.registry, body.name, body.uri, body.domain_type)
     response.headers["Location"] = f"{API_PREFIX}{router.prefix}/{created.name}"
-    return _out(created)
+    return HostOut.from_view(created)
 
 
 @router.get(
@@ -40,14 +34,14 @@ def add_host(
     responses=responses(404),
 )
 def get_host(host: Name, db: DbSession, svc: ServicesDep, _: CurrentUser) -> HostOut:
-    return _out(hosts.get_host(db, svc.registry, host))
+    return HostOut.from_view(hosts.get_host(db, svc.registry, host))
 
 
 @router.patch(
     "/{host}", summary="Change a host's URI or domain type", responses=responses(403, 404)
 )
 def update_host(host: Name, body: HostUpdate, db: DbSession, svc: ServicesDep, _: Admin) -> HostOut:
-    return _out(
+    return HostOut.from_view(
         hosts.update_host(
             db, svc.registry, host, **body.model_dump(exclude_unset=True, exclude_none=True)
         )

@@ -1,14 +1,14 @@
 """A host's network interfaces: /api/v1/hosts/{host}/interfaces."""
 
-from dataclasses import asdict
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from plugboard import hostnet
 from plugboard.api.deps import CurrentUser, HostDep
 from plugboard.api.problems import responses
-from plugboard.api.schemas import InterfaceListing
+from plugboard.api.schemas import HostInterfacesOut
+from plugboard.engine.interfaces import list_interfaces as read_interfaces
+from plugboard.hostnet.model import InterfaceType
 
 router = APIRouter(
     prefix="/hosts/{host}/interfaces",
@@ -22,18 +22,11 @@ def list_interfaces(
     host: HostDep,
     _: CurrentUser,
     type: Annotated[
-        list[hostnet.InterfaceType] | None, Query(description="Only these types (repeatable)")
+        list[InterfaceType] | None, Query(description="Only these types (repeatable)")
     ] = None,
     source: Annotated[
         Literal["auto", "host", "libvirt"],
         Query(description="auto: netlink + OVSDB when libvirtd runs here, libvirt otherwise"),
     ] = "auto",
-) -> InterfaceListing:
-    listing = host.call(lambda conn: hostnet.read(conn, source))
-    wanted = set(type or ())
-    return InterfaceListing(
-        host=host.name,
-        source=listing.source,
-        cannot_see=listing.cannot_see,
-        interfaces=[asdict(i) for i in listing.interfaces if not wanted or i.type in wanted],
-    )
+) -> HostInterfacesOut:
+    return HostInterfacesOut.from_listing(host.name, read_interfaces(host, source, type or ()))

@@ -1,7 +1,6 @@
 """Virtual networks of a host: /api/v1/hosts/{host}/networks."""
 
 import json
-from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -9,12 +8,12 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from plugboard.api.deps import Admin, CurrentUser, HostDep, audit_target
 from plugboard.api.problems import responses
 from plugboard.api.schemas import (
-    LeaseOut,
+    DhcpLeaseOut,
     Name,
-    NetworkChange,
+    NetworkChangeOut,
     NetworkOut,
-    NetworkPatch,
-    NetworkSummary,
+    NetworkSectionUpdate,
+    NetworkSummaryOut,
     NetworkUpdate,
 )
 from plugboard.engine import networks
@@ -55,19 +54,9 @@ DEFINITION_BODY = {
 }
 
 
-def _out(state: networks.NetworkState) -> NetworkOut:
-    return NetworkOut(**state.summary(), definition=networks.definition_json(state))
-
-
-def _change(change: networks.Change) -> NetworkChange:
-    return NetworkChange(
-        **_out(change.state).model_dump(), applied=change.applied, notes=change.notes
-    )
-
-
 @router.get("", summary="List the host's networks")
-def list_networks(host: HostDep, _: CurrentUser) -> list[NetworkSummary]:
-    return [NetworkSummary(**s.summary()) for s in networks.list_networks(host)]
+def list_networks(host: HostDep, _: CurrentUser) -> list[NetworkSummaryOut]:
+    return [NetworkSummaryOut.from_state(s) for s in networks.list_networks(host)]
 
 
 @router.get(
@@ -79,7 +68,7 @@ def get_network(host: HostDep, name: Name, request: Request, _: CurrentUser):
     state = networks.get_network(host, name)
     if XML in request.headers.get("accept", ""):
         return Response(state.xml, media_type=XML)
-    return _out(state)
+    return NetworkOut.from_state(state)
 
 
 @router.post(
@@ -98,11 +87,11 @@ def define_network(
     definition: Definition,
     start: Annotated[bool, Query(description="Start it too")] = False,
     autostart: Annotated[bool, Query(description="Start it with the host")] = False,
-) -> NetworkChange:
+) -> NetworkChangeOut:
     audit_target(request, f"hosts/{host.name}/networks/{definition.name}")
     change = networks.define_network(host, definition, start=start, autostart=autostart)
     response.headers["Location"] = f"{request.url.path}/{definition.name}"
-    return _change(change)
+    return NetworkChangeOut.from_change(change)
 
 
 @router.put(
@@ -117,23 +106,25 @@ def redefine_network(
     _: Admin,
     definition: Definition,
     restart: Annotated[bool, Query(description="Restart a running network now")] = False,
-) -> NetworkChange:
-    return _change(networks.redefine_network(host, name, definition, restart=restart))
+) -> NetworkChangeOut:
+    return NetworkChangeOut.from_change(
+        networks.redefine_network(host, name, definition, restart=restart)
+    )
 
 
 @router.post("/{name}/start", summary="Start a network", responses=responses(403, 409))
-def start_network(host: HostDep, name: Name, _: Admin) -> NetworkChange:
-    return _change(networks.start_network(host, name))
+def start_network(host: HostDep, name: Name, _: Admin) -> NetworkChangeOut:
+    return NetworkChangeOut.from_change(networks.start_network(host, name))
 
 
 @router.post("/{name}/stop", summary="Stop a network", responses=responses(403, 409))
-def stop_network(host: HostDep, name: Name, _: Admin) -> NetworkChange:
-    return _change(networks.stop_network(host, name))
+def stop_network(host: HostDep, name: Name, _: Admin) -> NetworkChangeOut:
+    return NetworkChangeOut.from_change(networks.stop_network(host, name))
 
 
 @router.patch("/{name}", summary="Change autostart", responses=responses(403, 409))
-def patch_network(host: HostDep, name: Name, body: NetworkPatch, _: Admin) -> NetworkChange:
-    return _change(networks.set_autostart(host, name, body.autostart))
+def patch_network(host: HostDep, name: Name, body: NetworkUpdate, _: Admin) -> NetworkChangeOut:
+    return NetworkChangeOut.from_change(networks.set_autostart(host, name, body.autostart))
 
 
 @router.delete(
@@ -154,8 +145,10 @@ def delete_network(
     summary="Change one section, live and persistent",
     responses=responses(403, 409),
 )
-def update_network(host: HostDep, name: Name, body: NetworkUpdate, _: Admin) -> NetworkChange:
-    return _change(
+def update_network(
+    host: HostDep, name: Name, body: NetworkSectionUpdate, _: Admin
+) -> NetworkChangeOut:
+    return NetworkChangeOut.from_change(
         networks.update_network(
             host, name, body.command, body.section, body.xml, parent_index=body.parent_index
         )
@@ -163,5 +156,5 @@ def update_network(host: HostDep, name: Name, body: NetworkUpdate, _: Admin) -> 
 
 
 @router.get("/{name}/leases", summary="DHCP leases, with the VM and vNIC of each MAC")
-def list_leases(host: HostDep, name: Name, _: CurrentUser) -> list[LeaseOut]:
-    return [LeaseOut(**asdict(lease)) for lease in networks.leases(host, name)]
+def list_leases(host: HostDep, name: Name, _: CurrentUser) -> list[DhcpLeaseOut]:
+    return [DhcpLeaseOut.from_lease(lease) for lease in networks.leases(host, name)]

@@ -4,45 +4,36 @@ from fastapi import APIRouter, Request, Response
 
 from plugboard.api.deps import API_PREFIX, Admin, CurrentUser, DbSession, audit_target
 from plugboard.api.problems import responses
-from plugboard.api.schemas import Name, TemplateIn, TemplateOut
+from plugboard.api.schemas import Name
+from plugboard.api.vm_schemas import TemplateCreate, TemplateOut, TemplateUpdate
 from plugboard.engine import templates
 
 router = APIRouter(prefix="/templates", tags=["templates"], responses=responses(400, 401, 422))
 
 
-def spec(body: TemplateIn) -> templates.TemplateSpec:
-    fields = body.model_dump()
-    fields["boot"] = {k: v for k, v in fields["boot"].items() if v is not None}
-    return templates.TemplateSpec(**fields)
-
-
-def _out(template) -> TemplateOut:
-    return TemplateOut(**templates.template_json(template))
-
-
 @router.get("", summary="List the templates")
 def list_templates(db: DbSession, _: CurrentUser) -> list[TemplateOut]:
-    return [_out(t) for t in templates.list_templates(db)]
+    return [TemplateOut.from_template(t) for t in templates.list_templates(db)]
 
 
 @router.post("", status_code=201, summary="Create a template", responses=responses(403, 409))
 def create_template(
-    body: TemplateIn, db: DbSession, _: Admin, request: Request, response: Response
+    body: TemplateCreate, db: DbSession, _: Admin, request: Request, response: Response
 ) -> TemplateOut:
     audit_target(request, f"templates/{body.name}")
-    template = templates.create_template(db, spec(body))
+    template = templates.create_template(db, body.spec())
     response.headers["Location"] = f"{API_PREFIX}{router.prefix}/{template.name}"
-    return _out(template)
+    return TemplateOut.from_template(template)
 
 
 @router.get("/{name}", summary="One template", responses=responses(404))
 def get_template(name: Name, db: DbSession, _: CurrentUser) -> TemplateOut:
-    return _out(templates.get_template(db, name))
+    return TemplateOut.from_template(templates.get_template(db, name))
 
 
 @router.put("/{name}", summary="Replace a template", responses=responses(403, 404))
-def replace_template(name: Name, body: TemplateIn, db: DbSession, _: Admin) -> TemplateOut:
-    return _out(templates.replace_template(db, name, spec(body)))
+def replace_template(name: Name, body: TemplateUpdate, db: DbSession, _: Admin) -> TemplateOut:
+    return TemplateOut.from_template(templates.replace_template(db, name, body.spec()))
 
 
 @router.delete(

@@ -2,9 +2,8 @@ from fastapi import APIRouter, Request, Response
 
 from plugboard.api.deps import API_PREFIX, Admin, DbSession, ServicesDep, audit_target
 from plugboard.api.problems import responses
-from plugboard.api.schemas import Name, TokenCreate, TokenCreated, TokenOut
+from plugboard.api.schemas import Name, TokenCreate, TokenCreatedOut, TokenOut
 from plugboard.engine import tokens
-from plugboard.store import on_commit
 
 router = APIRouter(prefix="/tokens", tags=["tokens"], responses=responses(400, 401, 403, 422))
 
@@ -22,15 +21,13 @@ def list_tokens(db: DbSession, _: Admin) -> list[TokenOut]:
 )
 def create_token(
     body: TokenCreate, db: DbSession, _: Admin, request: Request, response: Response
-) -> TokenCreated:
+) -> TokenCreatedOut:
     audit_target(request, f"tokens/{body.name}")
     token, secret = tokens.create_token(db, body.name, body.role)
     response.headers["Location"] = f"{API_PREFIX}{router.prefix}/{token.name}"
-    return TokenCreated(**TokenOut.model_validate(token).model_dump(), token=secret)
+    return TokenCreatedOut(**TokenOut.model_validate(token).model_dump(), token=secret)
 
 
 @router.delete("/{name}", summary="Revoke a token", responses=responses(404))
 def revoke_token(name: Name, db: DbSession, svc: ServicesDep, _: Admin) -> TokenOut:
-    token = tokens.revoke_token(db, name)
-    on_commit(db, lambda: svc.tokens.forget(name))  # no longer good, from the next request
-    return TokenOut.model_validate(token)
+    return TokenOut.model_validate(tokens.revoke_token(db, svc.tokens, name))

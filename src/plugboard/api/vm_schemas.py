@@ -1,0 +1,445 @@
+"""Request and response bodies of VMs, vNICs, templates and the MAC pool, and the two ways
+between them and the engine's values: `*_from` reads a request into the engine's terms, each
+`Out.from_*` presents an engine value. The vocabularies (card models, macvtap modes, plan
+actions, template interface types) are the vNIC model's own `Literal`s."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from plugboard.api.schemas import Name
+from plugboard.engine import macpool, vms, vnics
+from plugboard.engine.templates import TemplateInterfaceType, TemplateSpec
+from plugboard.engine.vm_state import VnicState
+from plugboard.errors import InvalidInput
+from plugboard.hosts.model import DomainType
+from plugboard.store.models import Template
+from plugboard.vnic import ActionKind, MacvtapMode, Source, VlanTags, Vnic, VnicModel
+from plugboard.vnic.model import DEFAULT_MACVTAP_MODE, DEPRECATED_SOURCE_TYPES, LIMITS, Limits
+
+VnicName = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"),
+    Field(description="1-32 of letters, digits, '_', '-' (kept as the libvirt alias ua-<name>)."),
+]
+IfName = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,15}$"),
+    Field(description="A host interface name (at most 15 characters)."),
+]
+Mac = Annotated[str, Field(description="aa:bb:cc:dd:ee:ff; unicast, not all zeros.")]
+DEPRECATED_DIRECT = "`direct` is the old name of `macvtap`, still accepted (deprecated)"
+
+
+# --- sources ---------------------------------------------------------------------------------
+class NetworkSource(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["network"]
+    network: Name
+    portgroup: Name | None = None
+
+
+class BridgeSource(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["bridge"]
+    bridge: IfName
+
+
+VlanTag = Annotated[int, Field(ge=0, le=4095)]
+
+
+class OvsSource(BaseModel):
+    """A port of an Open vSwitch bridge: untagged, an access port (vlan) or a trunk."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["ovs"]
+    bridge: IfName
+    vlan: VlanTag | None = Field(None, description="An access port's VLAN tag")
+    trunk: list[VlanTag] | None = Field(
+        None, min_length=1, max_length=64, description="A trunk port's VLANs (tagged)"
+    )
+
+
+class MacvtapSource(BaseModel):
+    """A macvtap on a host interface (libvirt's <interface type='direct'>)."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["macvtap", "direct"] = Field(description=DEPRECATED_DIRECT)
+    dev: IfName
+    mode: MacvtapMode = DEFAULT_MACVTAP_MODE
+
+
+VnicSource = Annotated[
+    NetworkSource | BridgeSource | OvsSource | MacvtapSource,
+    Field(discriminator="type", description="Where the cable goes; null: no network."),
+]
+Rate = Annotated[int, Field(ge=1, le=2**32 - 1)]
+
+
+class InboundLimits(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    average: Rate = Field(description="kilobytes/s")
+    peak: Rate | None = None
+    burst: Rate | None = Field(None, description="kilobytes")
+    floor: Rate | None = Field(None, description="guaranteed kilobytes/s (networks with QoS)")
+
+
+class OutboundLimits(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    average: Rate = Field(description="kilobytes/s")
+    peak: Rate | None = None
+    burst: Rate | None = Field(None, description="kilobytes")
+
+
+class VnicBandwidth(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    inbound: InboundLimits | None = None
+    outbound: OutboundLimits | None = None
+
+
+class VnicVlan(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tags: list[VlanTag] = Field(min_length=1, max_length=64)
+    trunk: bool = False
+
+
+# --- vNICs -----------------------------------------------------------------------------------
+class VnicFields(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    mac: Mac | None = Field(None, description="Left out: the next free MAC of the pool.")
+    model: VnicModel = "virtio"
+    source: VnicSource | None = None
+    plugged: bool = True
+    linked: bool = True
+    bandwidth: VnicBandwidth | None = None
+    vlan: VnicVlan | None = None
+
+
+class VnicCreate(VnicFields):
+    name: VnicName | None = Field(None, description="Left out: nic1, nic2, ...")
+
+
+class VnicUpdate(BaseModel):
+    """Only the fields sent change; `source: null` means no network."""
+
+    model_config = ConfigDict(extra="forbid")
+    mac: Mac | None = None
+    model: VnicModel | None = None
+    source: VnicSource | None = None
+    plugged: bool | None = None
+    linked: bool | None = None
+    bandwidth: VnicBandwidth | None = None
+    vlan: VnicVlan | None = None
+
+
+class VnicOut(BaseModel):
+    name: str
+    mac: str
+    model: str
+    source: dict | None = Field(description="{type: network|bridge|ovs|macvtap, ...}; null: none")
+    plugged: bool
+    linked: bool
+    active: bool = Field(description="plugged and linked")
+    bandwidth: dict | None
+    vlan: dict | None
+    target_dev: str | None = Field(description="The host's tap/macvtap while the VM runs")
+    pci_address: str | None = Field(description="domain:bus:slot.function, as the guest sees it")
+    ips: list[str] = Field(description="From the network's DHCP leases")
+    etag: str = Field(description="Send as If-Match to change only what you read")
+
+    @classmethod
+    def from_state(cls, state: VnicState) -> VnicOut:
+        # Built from plugboard's own values: no second validation.
+        return cls.model_construct(
+            **vnic_config(state.vnic),
+            active=state.vnic.active,
+            target_dev=state.target_dev,
+            pci_address=state.pci_address,
+            ips=state.ips,
+            etag=state.etag,
+        )
+
+
+class ActionOut(BaseModel):
+    kind: ActionKind
+    reason: str
+    keeps_pci_address: bool
+
+
+class VnicChangeOut(BaseModel):
+    applied: bool = Field(description="false for a dry run (nothing changed)")
+    plan: list[ActionOut]
+    keeps_pci_address: bool
+    vnic: VnicOut | None
+    notes: list[str] = []
+    unchecked_hosts: list[str] = Field(
+        [], description="Hosts a new MAC could not be checked on (unreachable)"
+    )
+
+    @classmethod
+    def from_change(cls, change: vnics.VnicChange, notes: list[str]) -> VnicChangeOut:
+        return cls.model_construct(
+            applied=change.applied,
+            plan=[ActionOut.model_construct(**a.__dict__) for a in change.plan.actions],
+            keeps_pci_address=change.plan.keeps_pci_address,
+            vnic=VnicOut.from_state(change.vnic) if change.vnic is not None else None,
+            notes=change.notes + notes,
+            unchecked_hosts=change.unchecked_hosts,
+        )
+
+
+def source_config(source: Source | None, vlan: VlanTags | None = None) -> dict[str, Any] | None:
+    """The source as clients write it; an Open vSwitch port's VLANs are part of it (vlan: an
+    access port's tag, trunk: the tags a trunk carries)."""
+    if source is None:
+        return None
+    keys = {
+        "network": ("network", "portgroup"),
+        "bridge": ("bridge",),
+        "ovs": ("bridge",),
+        "macvtap": ("dev", "mode"),
+    }.get(source.type, ())
+    out = {"type": source.type} | {key: getattr(source, key) for key in keys}
+    if source.type == "ovs":
+        access = vlan is not None and not vlan.trunk and len(vlan.tags) == 1
+        out["vlan"] = vlan.tags[0] if access and vlan is not None else None
+        out["trunk"] = list(vlan.tags) if vlan is not None and vlan.trunk else None
+    return out
+
+
+def vnic_config(vnic: Vnic) -> dict[str, Any]:
+    """What a client can set on a vNIC, as JSON."""
+    bandwidth: dict[str, dict[str, int]] = {}
+    for key, value in vnic.bandwidth:
+        direction, name = key.split(".", 1)
+        bandwidth.setdefault(direction, {})[name] = value
+    return {
+        "name": vnic.name,
+        "mac": vnic.mac,
+        "model": vnic.model,
+        "source": source_config(vnic.source, vnic.vlan),
+        "plugged": vnic.plugged,
+        "linked": vnic.linked,
+        "bandwidth": bandwidth or None,
+        "vlan": {"tags": list(vnic.vlan.tags), "trunk": vnic.vlan.trunk} if vnic.vlan else None,
+    }
+
+
+def vnic_fields_from(body: VnicFields | VnicUpdate, only_set: bool) -> dict[str, Any]:
+    """The request's vNIC fields as the engine's values (`only_set`: those the client sent)."""
+    fields = {}
+    for key in body.model_fields_set if only_set else type(body).model_fields:
+        value = getattr(body, key)
+        if only_set and value is None and key in ("mac", "model", "plugged", "linked"):
+            raise InvalidInput(f"{key} cannot be null; leave it out to keep it", field=key)
+        fields[key] = CONVERT[key](value) if key in CONVERT else value
+    source = getattr(body, "source", None)
+    if isinstance(source, OvsSource):
+        fields["vlan"] = _ovs_vlan(source, body)
+    return {k: v for k, v in fields.items() if not (k in ("mac", "name") and v is None)}
+
+
+def deprecation_notes(body: BaseModel) -> list[str]:
+    """What the request spelt the old way (still accepted)."""
+    source = getattr(body, "source", None)
+    if isinstance(source, MacvtapSource) and source.type == "direct":
+        return ["source type 'direct' is deprecated: it is now called 'macvtap'"]
+    return []
+
+
+def _source(value: BaseModel | None) -> Source | None:
+    if value is None:
+        return None
+    fields = value.model_dump(exclude={"vlan", "trunk"})
+    fields["type"] = DEPRECATED_SOURCE_TYPES.get(fields["type"], fields["type"])
+    if fields["type"] == "macvtap":
+        fields["attachment"] = "macvtap"
+    return Source(**fields)
+
+
+def _ovs_vlan(source: OvsSource, body: BaseModel) -> VlanTags | None:
+    """An OVS source's VLANs as the vNIC's VLAN (a source sent whole: none means untagged)."""
+    if source.vlan is not None and source.trunk is not None:
+        raise InvalidInput(
+            "an Open vSwitch port is an access port (vlan) or a trunk (trunk), not both",
+            field="source.trunk",
+        )
+    vlan = getattr(body, "vlan", None)
+    if (source.vlan is not None or source.trunk is not None) and vlan is not None:
+        raise InvalidInput(
+            "give the VLANs once: in the source (vlan or trunk) or as vlan, not both",
+            field="vlan",
+        )
+    if source.vlan is not None:
+        return VlanTags((source.vlan,), False)
+    if source.trunk is not None:
+        return VlanTags(tuple(source.trunk), True)
+    return _vlan(vlan)
+
+
+def _bandwidth(value: VnicBandwidth | None) -> Limits:
+    if value is None:
+        return ()
+    pairs = []
+    for direction in LIMITS:
+        limits = getattr(value, direction)
+        if limits is not None:
+            pairs.extend(
+                (f"{direction}.{key}", number)
+                for key, number in limits.model_dump().items()
+                if number is not None
+            )
+    return tuple(pairs)
+
+
+def _vlan(value: VnicVlan | None) -> VlanTags | None:
+    return None if value is None else VlanTags(tuple(value.tags), value.trunk)
+
+
+CONVERT = {"source": _source, "bandwidth": _bandwidth, "vlan": _vlan}
+
+
+# --- VMs -------------------------------------------------------------------------------------
+class Boot(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kernel: str | None = Field(None, description="Path on the host")
+    initrd: str | None = None
+    cmdline: str | None = Field(None, max_length=4096)
+    disk: str | None = Field(None, description="A disk image path on the host (raw or .qcow2)")
+
+
+class VmCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Name
+    template: Name | None = Field(
+        None,
+        description="Made from this template: its size, boot and vNICs (those in nics come "
+        "after them); fields given here override the template's",
+    )
+    memory_mib: int | None = Field(None, ge=16, le=4 * 1024 * 1024, description="Default 256")
+    vcpus: int | None = Field(None, ge=1, le=256, description="Default 1")
+    boot: Boot | None = Field(None, description="Required without a template")
+    nics: list[VnicCreate] = Field([], max_length=28)
+    domain_type: DomainType | None = Field(None, description="auto (default): the host's setting")
+
+    def request(self) -> vms.VmRequest:
+        return vms.VmRequest(
+            name=self.name,
+            template=self.template,
+            memory_mib=self.memory_mib,
+            vcpus=self.vcpus,
+            boot=self.boot.model_dump(exclude_none=True) if self.boot else None,
+            domain_type=self.domain_type,
+            vnics=[vnic_fields_from(n, only_set=False) for n in self.nics],
+        )
+
+
+class VmSummaryOut(BaseModel):
+    name: str
+    uuid: str
+    state: str = Field(description="running, paused, shut-off, shutting-down, crashed, ...")
+    persistent: bool
+    autostart: bool
+    memory_mib: int
+    vcpus: int
+    domain_type: str | None
+
+    @classmethod
+    def from_view(cls, view: vms.VmView) -> VmSummaryOut:
+        return cls(**{k: getattr(view, k) for k in VmSummaryOut.model_fields})
+
+
+class VmOut(VmSummaryOut):
+    nics: list[VnicOut]
+
+    @classmethod
+    def from_view(cls, view: vms.VmView) -> VmOut:
+        summary = {k: getattr(view, k) for k in VmSummaryOut.model_fields}
+        return cls(**summary, nics=[VnicOut.from_state(v) for v in view.vnics])
+
+
+class VmCreatedOut(VmOut):
+    unchecked_hosts: list[str] = Field(
+        [], description="Hosts the new vNICs' MACs could not be checked on (unreachable)"
+    )
+
+    @classmethod
+    def from_created(cls, created: vms.VmCreated) -> VmCreatedOut:
+        vm = VmOut.from_view(created.vm)
+        return cls(**dict(vm), unchecked_hosts=created.unchecked_hosts)
+
+
+# --- templates -------------------------------------------------------------------------------
+class TemplateInterface(BaseModel):
+    """Host interfaces a VM is attached to directly: one vNIC per name in source."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal[TemplateInterfaceType, "direct"] = Field(
+        description=f"macvtap, ovs or bridge; {DEPRECATED_DIRECT}"
+    )
+    source: list[IfName] = Field(min_length=1, max_length=28)
+    mode: MacvtapMode | None = Field(None, description="macvtap only (default vepa)")
+
+
+class TemplateCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Name
+    memory_mib: int = Field(256, ge=16, le=4 * 1024 * 1024)
+    vcpus: int = Field(1, ge=1, le=256)
+    domain_type: DomainType = Field("auto", description="auto: the host's setting")
+    boot: Boot
+    networks: list[Name] = Field(
+        [], max_length=28, description="libvirt networks: one vNIC on each (none by default)"
+    )
+    interfaces: list[TemplateInterface] = Field([], max_length=28)
+    nic_model: VnicModel = "virtio"
+
+    def spec(self) -> TemplateSpec:
+        fields = self.model_dump()
+        fields["boot"] = {k: v for k, v in fields["boot"].items() if v is not None}
+        for iface in fields["interfaces"]:
+            iface["type"] = DEPRECATED_SOURCE_TYPES.get(iface["type"], iface["type"])
+        return TemplateSpec(**fields)
+
+
+class TemplateUpdate(TemplateCreate):
+    """A template whole, replacing the one of its name."""
+
+
+class TemplateOut(TemplateCreate):
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_template(cls, template: Template) -> TemplateOut:
+        fields = ("name", "memory_mib", "vcpus", "domain_type", "boot", "networks")
+        fields += ("interfaces", "nic_model", "created_at", "updated_at")
+        return cls.model_validate({key: getattr(template, key) for key in fields})
+
+
+# --- the MAC pool ----------------------------------------------------------------------------
+class MacPoolOut(BaseModel):
+    name: str
+    ranges: list[str] = Field(description="FROM-TO, inclusive")
+    allow_duplicates: bool
+    size: int
+
+    @classmethod
+    def from_pool(cls, pool: macpool.Pool) -> MacPoolOut:
+        return cls(
+            name=pool.name,
+            ranges=[f"{a}-{b}" for a, b in pool.ranges],
+            allow_duplicates=pool.allow_duplicates,
+            size=pool.size,
+        )
+
+
+class MacPoolUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ranges: list[Annotated[str, StringConstraints(max_length=40)]] = Field(
+        min_length=1, max_length=64
+    )
+    allow_duplicates: bool = False

@@ -1,0 +1,20 @@
+"""A host's network interfaces, as the host sees them (plugboard.hostnet)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from plugboard.hostnet import listing as hostnet
+from plugboard.hostnet.model import Listing
+from plugboard.hosts.connection import HostConnection
+
+
+def list_interfaces(
+    host: HostConnection, source: str = "auto", types: Collection[str] = ()
+) -> Listing:
+    """The host's interfaces (only those of `types`, when given); `source` says where to read
+    them: auto, host (netlink + OVSDB) or libvirt."""
+    listing = host.call(lambda lv: hostnet.read(lv, source))
+    if types:
+        listing.interfaces = [i for i in listing.interfaces if i.type in types]
+    return listing

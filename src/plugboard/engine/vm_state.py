@@ -1,0 +1,129 @@
+"""A VM's vNICs as libvirt has them now: read from the domain's XML (live when it runs, else
+its definition) and plugboard's record in its metadata. Nothing is cached: every change
+starts from this read, under the VM's lock."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+
+from lxml import etree
+
+from plugboard.errors import PlugboardError, VnicNotFound
+from plugboard.hosts.adapter import Libvirt, LibvirtDomain
+from plugboard.hosts.errors import is_refusal
+from plugboard.netxml.interface import Interface
+from plugboard.vnic import Vnic
+from plugboard.vnic.metadata import VnicRecord, read_records
+from plugboard.vnic.model import Attachment
+from plugboard.vnic.xml import interface_of, pci_address, vnic_from, vnic_name
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class VnicState:
+    """One vNIC as libvirt has it now."""
+
+    vnic: Vnic
+    iface: Interface  # the device (live when the VM runs), or the stored card
+    target_dev: str | None = None
+    pci_address: str | None = None
+    ips: list[str] = field(default_factory=list)
+
+    @property
+    def etag(self) -> str:
+        return self.vnic.etag
+
+
+@dataclass
+class VmState:
+    dom: LibvirtDomain
+    running: bool
+    persistent: bool
+    root: etree._Element  # live XML when running, else the persistent XML (with secrets)
+    records: dict[str, VnicRecord]
+    vnics: dict[str, VnicState]
+
+
+def read_vm(
+    dom: LibvirtDomain, running: bool | None = None, persistent: bool | None = None
+) -> VmState:
+    """The VM's vNICs as libvirt has them (`running`, `persistent`: already known)."""
+    persistent = dom.is_persistent() if persistent is None else persistent
+    root = dom.tree()
+    if running is None:
+        running = root.get("id") is not None  # only a running domain has an id
+    if not running:  # with its secrets: a stopped VM's changes redefine it whole
+        root = dom.tree(inactive=True)
+    records = read_records(root)
+    vnics: dict[str, VnicState] = {}
+    for element in root.iterfind("./devices/interface"):
+        state = _plugged(interface_of(element), records, running)
+        vnics[state.vnic.name] = state
+    for name, record in records.items():
+        if not record.plugged and record.interface is not None and name not in vnics:
+            vnics[name] = VnicState(
+                vnic=vnic_from(record.interface, record.linked, plugged=False),
+                iface=record.interface,
+                pci_address=pci_address(record.interface),
+            )
+    return VmState(dom, running, persistent, root, records, vnics)
+
+
+def _plugged(iface: Interface, records: dict[str, VnicRecord], running: bool) -> VnicState:
+    record = records.get(vnic_name(iface))
+    vnic = vnic_from(iface, record.linked if record is not None else None, plugged=True)
+    target_dev = iface.target.dev if iface.target is not None and running else None
+    if target_dev and vnic.source is not None and vnic.source.type == "network":
+        attachment = _running_attachment(iface, target_dev)
+        vnic = vnic.with_(source=replace(vnic.source, attachment=attachment))
+    return VnicState(vnic, iface, target_dev, pci_address(iface))
+
+
+def _running_attachment(iface: Interface, target_dev: str) -> Attachment:
+    """What a running card on a libvirt network got from it: libvirt names taps vnetN and
+    macvtaps macvtapN, and an Open vSwitch port has its virtualport (no need to ask the
+    network)."""
+    if target_dev.startswith(("macvtap", "macvlan")):
+        return "macvtap"
+    port = iface.virtualport
+    return "ovs" if port is not None and port.type == "openvswitch" else "tap"
+
+
+def find_vnic(state: VmState, name: str) -> VnicState:
+    try:
+        return state.vnics[name]
+    except KeyError:
+        vm = state.dom.name
+        raise VnicNotFound(
+            f"VM '{vm}' has no vNIC '{name}'; `plugboard nic-list {vm}` shows them"
+        ) from None
+
+
+def add_ips(lv: Libvirt, state: VmState) -> None:
+    """Fill in each plugged vNIC's addresses from its network's DHCP leases."""
+    leases: dict[str, list[dict]] = {}
+    for vnic in state.vnics.values():
+        src = vnic.vnic.source
+        if not (state.running and vnic.vnic.plugged and src and src.type == "network"):
+            continue
+        network = src.network or ""
+        if network not in leases:
+            leases[network] = _leases(lv, network)
+        vnic.ips = [
+            f"{lease['ipaddr']}/{lease['prefix']}"
+            for lease in leases[network]
+            if (lease.get("mac") or "").lower() == vnic.vnic.mac
+        ]
+
+
+def _leases(lv: Libvirt, network: str) -> list[dict]:
+    try:
+        return lv.network(network).dhcp_leases()
+    except PlugboardError as err:
+        if not is_refusal(err):
+            raise
+        # The network is gone or has no DHCP: its vNICs have no addresses to show.
+        log.debug("no leases of network %s on host %s: %s", network, lv.host, err.detail)
+        return []

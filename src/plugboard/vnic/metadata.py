@@ -1,0 +1,121 @@
+"""plugboard's record of a VM's vNICs, kept in the domain's own `<metadata>`.
+
+What libvirt cannot hold is kept there, under plugboard's namespace:
+
+    <plugboard:vnics xmlns:plugboard="https://plugboard.dev/xmlns/vnics/1">
+      <vnic name="nic2" plugged="no" linked="yes"><interface type="network">...</interface></vnic>
+      <vnic name="nic3" linked="yes"/>   <!-- no network: the wish for the cable -->
+    </plugboard:vnics>
+
+An unplugged vNIC keeps its whole `<interface>` there (with its PCI address, so it goes back
+into the same slot). A vNIC with no network is a card on the black-hole network with its link
+down; its record says whether it is linked once it gets a network. So a VM carries its whole
+state, and `virsh dumpxml` shows it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lxml import etree
+
+from plugboard.netxml.interface import Interface
+from plugboard.vnic.model import Vnic
+from plugboard.vnic.xml import interface_of
+
+NS = "https://plugboard.dev/xmlns/vnics/1"
+NS_KEY = "plugboard"
+
+
+@dataclass
+class VnicRecord:
+    """plugboard's record of one vNIC in the domain's metadata."""
+
+    name: str
+    plugged: bool
+    linked: bool
+    interface: Interface | None = None  # the whole card, for an unplugged vNIC
+
+
+def record_for(vnic: Vnic, iface: Interface | None) -> VnicRecord | None:
+    """What plugboard must remember of `vnic` beyond its `<interface>` (None: nothing);
+    `iface` is the card an unplugged vNIC keeps."""
+    if not vnic.plugged:
+        return VnicRecord(vnic.name, plugged=False, linked=vnic.linked, interface=iface)
+    if vnic.source is None:
+        return VnicRecord(vnic.name, plugged=True, linked=vnic.linked)
+    return None
+
+
+def read_records(domain: etree._Element) -> dict[str, VnicRecord]:
+    """The records in a domain's XML."""
+    root = domain.find(f"./metadata/{{{NS}}}vnics")
+    found: dict[str, VnicRecord] = {}
+    if root is None:
+        return found
+    for entry in root.iterfind(f"{{{NS}}}vnic"):
+        card = entry.find(f"{{{NS}}}interface")
+        name = entry.get("name", "")
+        found[name] = VnicRecord(
+            name=name,
+            plugged=entry.get("plugged", "yes") != "no",
+            linked=entry.get("linked", "yes") != "no",
+            interface=interface_of(_without_namespace(card)) if card is not None else None,
+        )
+    return found
+
+
+def _without_namespace(node: etree._Element) -> etree._Element:
+    """libvirt puts every element under <metadata> into plugboard's namespace; the card
+    itself is a plain <interface>."""
+    plain = etree.fromstring(etree.tostring(node))
+    for element in plain.iter(etree.Element):
+        element.tag = etree.QName(element).localname
+    etree.cleanup_namespaces(plain)
+    return plain
+
+
+def records_xml(records: dict[str, VnicRecord]) -> str | None:
+    """The metadata element for `records`, as setMetadata takes it (None: nothing to keep)."""
+    root = _element(records, namespaced=False)
+    return None if root is None else etree.tostring(root, encoding="unicode")
+
+
+def put_records(domain: etree._Element, records: dict[str, VnicRecord]) -> None:
+    """Put `records` into a domain's XML (for defineXML) as libvirt itself writes them: every
+    element in plugboard's namespace."""
+    metadata = domain.find("metadata")
+    if metadata is not None:
+        for old in metadata.findall(f"{{{NS}}}vnics"):
+            metadata.remove(old)
+    root = _element(records, namespaced=True)
+    if root is None:
+        if metadata is not None and len(metadata) == 0:
+            domain.remove(metadata)
+        return
+    if metadata is None:
+        metadata = etree.Element("metadata")
+        anchor = domain.find("name")
+        domain.insert(domain.index(anchor) + 1 if anchor is not None else 0, metadata)
+    metadata.append(root)
+
+
+def _element(records: dict[str, VnicRecord], namespaced: bool) -> etree._Element | None:
+    if not records:
+        return None
+
+    def tag(name: str) -> str:
+        return f"{{{NS}}}{name}" if namespaced else name
+
+    root = etree.Element(tag("vnics"), nsmap={NS_KEY: NS} if namespaced else None)
+    for record in sorted(records.values(), key=lambda r: r.name):
+        entry = etree.SubElement(root, tag("vnic"), name=record.name)
+        if not record.plugged:
+            entry.set("plugged", "no")
+        entry.set("linked", "yes" if record.linked else "no")
+        if record.interface is not None:
+            card = etree.fromstring(record.interface.format())
+            for element in card.iter(etree.Element):
+                element.tag = tag(element.tag)
+            entry.append(card)
+    return root
