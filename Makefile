@@ -12,6 +12,7 @@ run: deps $(VENV)/.installed
 
 test: test-deps $(VENV)/.installed-test $(GUEST)
 	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest
 
 guest: $(GUEST)
@@ -39,6 +40,7 @@ $(GUEST) &: $(GUEST_SOURCES)
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf build $(VENV)

@@ -222,12 +222,13 @@ class Guest:
 
 @dataclass
 class NicSpec:
-    """A NIC to boot a guest with, with a user alias: on a libvirt network (the default), or
+    """A NIC to boot a guest with, with a user alias (None: none, as virsh makes them): on a
+    libvirt network (the default), or
     kind "ovs" (a port of Open vSwitch bridge `bridge`, with `vlan` or `trunk`) or "direct"
     (a macvtap on host interface `dev` in `mode`)."""
 
     network: str | None
-    alias: str
+    alias: str | None
     mac: str | None = None
     link_up: bool = True
     model: str = "virtio"
@@ -257,7 +258,8 @@ def interface_element(spec: NicSpec) -> ET.Element:
     ET.SubElement(iface, "model", type=spec.model)
     if not spec.link_up:
         ET.SubElement(iface, "link", state="down")
-    ET.SubElement(iface, "alias", name=spec.alias)
+    if spec.alias is not None:
+        ET.SubElement(iface, "alias", name=spec.alias)
     return iface
 
 

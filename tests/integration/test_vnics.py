@@ -16,7 +16,7 @@ from lxml import etree
 
 from plugboard.vnic.metadata import NS
 from tests.harness import Guest, GuestFactory, NetworkFactory, TestHost, TestNetwork
-from tests.harness.guest import INITRD, KERNEL
+from tests.harness.guest import INITRD, KERNEL, NicSpec
 from tests.unit.test_api_auth import assert_problem
 
 VM = "/hosts/th/vms"
@@ -75,6 +75,30 @@ def test_link_down_and_up_is_the_guests_carrier(svc, guest):
     assert up.status_code == 200, up.text
     guest.wait_for("carrier 1", lambda: guest.nic_by_mac(nic["mac"]).carrier == 1)
     assert svc.get(nic_path(guest)).json()["active"] is True
+
+
+def test_a_card_has_one_name_in_the_vnic_api_its_leases_and_the_audit_log(svc, guests, networks):
+    """A card plugboard did not make (no user alias, as virsh makes them) is `mac-` and its
+    MAC everywhere; a card it made is its alias' name everywhere."""
+    net = networks.create()
+    guest = guests.boot(nics=[NicSpec(net.name, alias=None), NicSpec(net.name, alias="ua-nic1")])
+    adopted_mac, made_mac = guest.macs()
+    adopted = "mac-" + adopted_mac.replace(":", "")
+    listed = {n["mac"]: n["name"] for n in svc.get(f"{VM}/{guest.name}/nics").json()}
+    assert listed == {adopted_mac: adopted, made_mac: "nic1"}
+
+    for mac in listed:
+        guest.wait_for_address(mac, net.subnet)
+    leases = svc.get(f"/hosts/th/networks/{net.name}/leases").json()
+    assert {lease["mac"]: (lease["vm"], lease["vnic"]) for lease in leases} == {
+        mac: (guest.name, name) for mac, name in listed.items()
+    }
+
+    changed = svc.patch(f"{VM}/{guest.name}/nics/{adopted}", json={"linked": False})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["vnic"]["name"] == adopted
+    events = svc.get("/events", params={"target": f"hosts/th/vms/{guest.name}/nics"}).json()
+    assert events["items"][0]["target"] == f"hosts/th/vms/{guest.name}/nics/{adopted}"
 
 
 # --- 2. re-wire --------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from plugboard.netxml import (
     parse_network,
 )
 from plugboard.netxml.safe import parse_xml
-from plugboard.netxml.xmlmodel import Child, Node
+from plugboard.netxml.xmlmodel import Node, NodeField
 from tests.netxml.corpus import DATA, INVALID, VALID, networks
 
 CORPUS = [p.read_text() for p in VALID]
@@ -185,7 +185,7 @@ def _used_fields(node: Node, seen: set[tuple[str, str]]) -> None:
         if value in (None, []):
             continue
         seen.add((type(node).__name__, f.key))
-        if isinstance(f, Child):
+        if isinstance(f, NodeField):
             for item in value if f.many else [value]:
                 _used_fields(item, seen)
 
@@ -195,7 +195,7 @@ def _declared(cls: type[Node], out: set[tuple[str, str]]) -> None:
         if (cls.__name__, f.key) in out:
             continue
         out.add((cls.__name__, f.key))
-        if isinstance(f, Child):
+        if isinstance(f, NodeField):
             _declared(f.cls, out)
 
 

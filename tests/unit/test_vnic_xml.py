@@ -9,7 +9,7 @@ from lxml import etree
 from plugboard.engine import macpool
 from plugboard.errors import InvalidInput, MacAddressInUse, MacAddressInvalid, MacPoolExhausted
 from plugboard.netxml.interface import Interface
-from plugboard.netxml.xmlmodel import Child, Node, Others
+from plugboard.netxml.xmlmodel import Node, NodeField, Others
 from plugboard.vnic import MACVTAP_MODES, MODELS, Source, VlanTags, Vnic
 from plugboard.vnic.metadata import NS, VnicRecord, put_records, read_records, records_xml
 from plugboard.vnic.model import LIMITS
@@ -163,7 +163,7 @@ def _used(node: Node, seen: set[tuple[str, str]]) -> None:
         if value in (None, []):
             continue
         seen.add((type(node).__name__, f.key))
-        if isinstance(f, Child):
+        if isinstance(f, NodeField):
             for item in value if f.many else [value]:
                 _used(item, seen)
 
@@ -171,7 +171,7 @@ def _used(node: Node, seen: set[tuple[str, str]]) -> None:
 def _declared(cls: type[Node], out: set[tuple[str, str]]) -> None:
     for f in cls.FIELDS:
         out.add((cls.__name__, f.key))
-        if isinstance(f, Child):
+        if isinstance(f, NodeField):
             _declared(f.cls, out)
 
 

@@ -111,7 +111,7 @@ class AuditChanges:
 def _record(svc: Services, scope: Scope, status: int, duration_ms: float) -> None:
     request = Request(scope)
     route = scope.get("route")
-    path = getattr(route, "path", scope["path"])
+    path: str = getattr(route, "path", None) or scope["path"]
     state = request.state
     target = getattr(state, "audit_target", None) or scope["path"]
     with svc.store.engine.begin() as db:

@@ -77,7 +77,8 @@ def _authenticate(svc: Services, secret: str | None) -> Principal:
     generation = svc.tokens.generation
     with svc.store.session() as db:
         who = authenticate(db, secret)
-    svc.tokens.put(secret, who, generation)
+    if secret:  # authenticate refuses a missing one
+        svc.tokens.put(secret, who, generation)
     return who
 
 

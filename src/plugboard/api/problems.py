@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -41,7 +42,7 @@ def problem(
     title: str,
     detail: str,
     errors: list[dict] | None = None,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
     extra: dict | None = None,
 ) -> JSONResponse:
     request.state.problem_code = code
@@ -64,11 +65,11 @@ def problem(
 
 def _allowed_methods(app: FastAPI, request: Request) -> list[str]:
     """Starlette's 405 names only the first route of the path; a path has one per method."""
-    methods = set()
+    methods: set[str] = set()
     for route in app.router.routes:
         match, _ = route.matches({**request.scope, "method": "GET"})
         if match is not Match.NONE and isinstance(route, APIRoute):
-            methods |= route.methods
+            methods |= route.methods or set()
     if "GET" in methods:
         methods.add("HEAD")
     return sorted(methods)

@@ -16,7 +16,7 @@ from plugboard.engine.hosts import URI_REGEX, HostView, check_uri
 from plugboard.engine.roles import Role
 from plugboard.errors import InvalidInput
 from plugboard.hostnet.model import TYPES, Listing, ListingSource
-from plugboard.hosts.model import DomainType
+from plugboard.hosts.model import DomainType, HypervisorDomainType
 from plugboard.netxml import network_to_json
 from plugboard.netxml.update import UpdateCommand, UpdateSection
 
@@ -85,7 +85,7 @@ class HostOut(BaseModel):
     error: str | None = Field(description="The libvirt error when unreachable.")
     connected_since: datetime | None = Field(description="When the current connection opened.")
     domain_type_setting: DomainType
-    domain_type: Literal["kvm", "qemu"] | None = Field(
+    domain_type: HypervisorDomainType | None = Field(
         description="The domain type VMs get on this host; null until first connected."
     )
     hostname: str | None

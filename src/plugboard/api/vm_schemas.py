@@ -5,6 +5,7 @@ actions, template interface types) are the vNIC model's own `Literal`s."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -230,12 +231,13 @@ def vnic_config(vnic: Vnic) -> dict[str, Any]:
 
 def vnic_fields_from(body: VnicFields | VnicUpdate, only_set: bool) -> dict[str, Any]:
     """The request's vNIC fields as the engine's values (`only_set`: those the client sent)."""
-    fields = {}
+    fields: dict[str, Any] = {}
     for key in body.model_fields_set if only_set else type(body).model_fields:
         value = getattr(body, key)
         if only_set and value is None and key in ("mac", "model", "plugged", "linked"):
             raise InvalidInput(f"{key} cannot be null; leave it out to keep it", field=key)
-        fields[key] = CONVERT[key](value) if key in CONVERT else value
+        convert = CONVERT.get(key)
+        fields[key] = convert(value) if convert is not None else value
     source = getattr(body, "source", None)
     if isinstance(source, OvsSource):
         fields["vlan"] = _ovs_vlan(source, body)
@@ -283,7 +285,7 @@ def _ovs_vlan(source: OvsSource, body: BaseModel) -> VlanTags | None:
 def _bandwidth(value: VnicBandwidth | None) -> Limits:
     if value is None:
         return ()
-    pairs = []
+    pairs: list[tuple[str, int]] = []
     for direction in LIMITS:
         limits = getattr(value, direction)
         if limits is not None:
@@ -299,7 +301,11 @@ def _vlan(value: VnicVlan | None) -> VlanTags | None:
     return None if value is None else VlanTags(tuple(value.tags), value.trunk)
 
 
-CONVERT = {"source": _source, "bandwidth": _bandwidth, "vlan": _vlan}
+CONVERT: dict[str, Callable[[Any], Any]] = {
+    "source": _source,
+    "bandwidth": _bandwidth,
+    "vlan": _vlan,
+}
 
 
 # --- VMs -------------------------------------------------------------------------------------
@@ -415,9 +421,7 @@ class TemplateOut(TemplateCreate):
 
     @classmethod
     def from_template(cls, template: Template) -> TemplateOut:
-        fields = ("name", "memory_mib", "vcpus", "domain_type", "boot", "networks")
-        fields += ("interfaces", "nic_model", "created_at", "updated_at")
-        return cls.model_validate({key: getattr(template, key) for key in fields})
+        return cls.model_validate({key: getattr(template, key) for key in TemplateOut.model_fields})
 
 
 # --- the MAC pool ----------------------------------------------------------------------------

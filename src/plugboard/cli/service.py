@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -24,7 +24,7 @@ def serve(
     # The service's imports (FastAPI, SQLAlchemy, ...) would only slow the client commands.
     from plugboard.api.serve import run  # noqa: PLC0415
 
-    overrides = {"listen_host": listen_host, "listen_port": listen_port}
+    overrides: dict[str, Any] = {"listen_host": listen_host, "listen_port": listen_port}
     run(Settings(**{k: v for k, v in overrides.items() if v is not None}))
 
 

@@ -10,10 +10,11 @@ import typer
 from plugboard.cli.networks import HostOption
 from plugboard.cli.output import Format, OutputOption, call, fail, show, stderr, stdout
 from plugboard.hosts.model import DomainType
-from plugboard.vnic.model import DEFAULT_MACVTAP_MODE, MacvtapMode, VnicModel
+from plugboard.netxml.model import MacvtapMode
+from plugboard.vnic.model import DEFAULT_MACVTAP_MODE, VnicModel
 
 VM_COLUMNS = ["name", "state", "domain_type", "memory_mib", "vcpus", "persistent", "autostart"]
-NIC_COLUMNS = [
+VNIC_COLUMNS = [
     "name",
     "mac",
     "model",
@@ -55,9 +56,9 @@ def _source_text(source: dict | None) -> str:
     return f"{kind} {source.get('bridge')}"
 
 
-def _nic_rows(nics: list[dict]) -> list[dict]:
+def _vnic_rows(vnics: list[dict]) -> list[dict]:
     return [
-        n | {"source": _source_text(n["source"]), "ips": " ".join(n["ips"]) or None} for n in nics
+        v | {"source": _source_text(v["source"]), "ips": " ".join(v["ips"]) or None} for v in vnics
     ]
 
 
@@ -105,7 +106,7 @@ def vm_create(
         show(made, output, [])
         return
     show(made, output, VM_COLUMNS)
-    show(_nic_rows(made["nics"]), output, NIC_COLUMNS, title="vNICs")
+    show(_vnic_rows(made["nics"]), output, VNIC_COLUMNS, title="vNICs")
 
 
 def _vm_action(action: str, help_text: str):
@@ -144,7 +145,7 @@ def nic_list(
 ) -> None:
     """List a VM's vNICs, plugged and unplugged."""
     found = call(ctx, "GET", _vms(host, vm) + "/nics")
-    show(found if output is Format.json else _nic_rows(found), output, NIC_COLUMNS)
+    show(found if output is Format.json else _vnic_rows(found), output, VNIC_COLUMNS)
 
 
 def _source(
@@ -212,7 +213,7 @@ def _show_change(change: dict, output: Format) -> None:
     for note in change.get("notes", []):
         stdout.print(f"note: {note}", highlight=False)
     if change["vnic"] is not None:
-        show(_nic_rows([change["vnic"]])[0], output, NIC_COLUMNS)
+        show(_vnic_rows([change["vnic"]])[0], output, VNIC_COLUMNS)
 
 
 def nic_add(

@@ -26,6 +26,7 @@ from plugboard.vnic.metadata import NS, NS_KEY, VnicRecord, put_records, record_
 from plugboard.vnic.xml import (
     interface_for,
     interface_of,
+    mac_of,
     pci_address,
     to_string,
     vnic_from,
@@ -42,9 +43,9 @@ class Steps:
 
     def __init__(self, vm: str) -> None:
         self.vm = vm
-        self._undo: list[tuple[str, Callable[[], None]]] = []
+        self._undo: list[tuple[str, Callable[[], object]]] = []
 
-    def do(self, what: str, step: Callable[[], None], undo: Callable[[], None]) -> None:
+    def do(self, what: str, step: Callable[[], object], undo: Callable[[], object]) -> None:
         step()
         self._undo.append((what, undo))
 
@@ -160,7 +161,7 @@ class Applier:
 
     def _detach_live(self, iface: Interface, name: str | None = None) -> None:
         """Ask the guest to release the card and wait until it has (or the timeout)."""
-        mac = iface.mac.address if iface.mac is not None else ""
+        mac = mac_of(iface)
         self.dom.detach_device(to_string(iface), live=True, config=False)
         deadline = time.monotonic() + self.hotunplug_timeout
         while _live_by_mac(self.dom, mac) is not None:
@@ -181,13 +182,13 @@ class Applier:
 
 def _live_by_mac(dom: LibvirtDomain, mac: str) -> etree._Element | None:
     for element in dom.tree().iterfind("./devices/interface"):
-        if element.xpath("string(mac/@address)").lower() == mac.lower():
+        if str(element.xpath("string(mac/@address)")).lower() == mac.lower():
             return element
     return None
 
 
 def _find_live(dom: LibvirtDomain, iface: Interface) -> Interface:
-    found = _live_by_mac(dom, iface.mac.address if iface.mac is not None else "")
+    found = _live_by_mac(dom, mac_of(iface))
     if found is None:
         raise UpdateVnicFailed("the card is not in the VM after hot-plug")
     live = interface_of(found)
@@ -283,7 +284,7 @@ def _apply_definition(
     base = current.iface if current is not None else None
     new_iface = interface_for(desired, base) if desired is not None else None
     new_device = etree.fromstring(new_iface.format()) if new_iface is not None else None
-    if desired is not None and desired.plugged:
+    if new_device is not None and desired is not None and desired.plugged:
         if old_device is not None:
             devices.replace(old_device, new_device)
         else:

@@ -70,7 +70,7 @@ def check_uri(uri: str) -> str:
 
 def view(host: Host, connection: HostConnection) -> HostView:
     info = connection.info
-    effective = host.domain_type
+    effective: str | None = host.domain_type
     if effective == "auto":
         effective = None if info is None else ("kvm" if info.kvm_available else "qemu")
     return HostView(
@@ -81,10 +81,10 @@ def view(host: Host, connection: HostConnection) -> HostView:
         connected_since=connection.connected_since,
         domain_type_setting=host.domain_type,
         domain_type=effective,
-        hostname=info and info.hostname,
-        libvirt_version=info and info.libvirt_version,
-        hypervisor=info and info.hypervisor,
-        hypervisor_version=info and info.hypervisor_version,
+        hostname=info.hostname if info else None,
+        libvirt_version=info.libvirt_version if info else None,
+        hypervisor=info.hypervisor if info else None,
+        hypervisor_version=info.hypervisor_version if info else None,
     )
 
 

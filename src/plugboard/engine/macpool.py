@@ -105,12 +105,12 @@ def parse_ranges(ranges: list[str]) -> tuple[tuple[str, str], ...]:
 
 
 def _row(db: Session) -> MacPool:
-    return db.scalar(select(MacPool).where(MacPool.name == "default"))
+    return db.scalars(select(MacPool).where(MacPool.name == "default")).one()
 
 
 def get_pool(db: Session) -> Pool:
     row = _row(db)
-    ranges = tuple(tuple(line.split("-")) for line in row.ranges.split())
+    ranges = tuple((a, b) for a, _, b in (line.partition("-") for line in row.ranges.split()))
     return Pool(row.name, ranges, row.allow_duplicates)
 
 

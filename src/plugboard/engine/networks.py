@@ -49,7 +49,7 @@ class NetworkState:
 
     @property
     def name(self) -> str:
-        return self.definition.name
+        return self.definition.name or ""
 
     @property
     def subnets(self) -> list[str]:
@@ -109,10 +109,10 @@ def get_network(host: HostConnection, name: str) -> NetworkState:
 
 
 # --- input -----------------------------------------------------------------------------------
-def definition_from(body: bytes | dict, xml: bool) -> Network:
+def definition_from(body: bytes | dict[str, Any], xml: bool) -> Network:
     """The network a request brings, as XML or as the JSON form; 422 naming the element."""
     try:
-        if xml:
+        if xml and isinstance(body, bytes):
             return parse_network(body)
         if not isinstance(body, dict):
             raise InvalidInput(
@@ -132,9 +132,10 @@ def define_network(
     host: HostConnection, definition: Network, *, start: bool = False, autostart: bool = False
 ) -> NetworkChange:
     xml = format_network(definition)
+    name = definition.name or ""
 
     def define(lv: Libvirt) -> NetworkChange:
-        if lv.has_network(definition.name):
+        if lv.has_network(name):
             raise NetworkExists(
                 f"a network '{definition.name}' exists on this host; use PUT to change it"
             )

@@ -12,13 +12,14 @@ from plugboard.engine.vm_state import VnicState
 from plugboard.errors import InvalidInput, NetworkNotFound
 from plugboard.hostnet.listing import check_source
 from plugboard.hosts.adapter import Libvirt
-from plugboard.vnic import MODELS, Vnic
+from plugboard.vnic import MACVTAP_MODES, MODELS, Vnic
 from plugboard.vnic.model import Attachment
 from plugboard.vnic.xml import BLACKHOLE
 
 BLACKHOLE_XML = f"<network><name>{BLACKHOLE}</name><bridge name='pbnonet0' stp='off'/></network>"
-# libvirt's forward modes that give a network's vNICs a macvtap, not a tap.
-MACVTAP_FORWARD_MODES = {"private", "vepa", "passthrough"}
+# libvirt's forward modes that give a network's vNICs a macvtap, not a tap (a bridge-mode
+# network gives taps on its bridge, or macvtaps when it has none).
+MACVTAP_FORWARD_MODES = set(MACVTAP_MODES) - {"bridge"}
 
 
 def resolve(
@@ -44,7 +45,9 @@ def resolve(
             field="source",
         )
     known = {} if known is None else known
-    key = src.network if src.type == "network" else f"{src.type}:{src.dev or src.bridge}"
+    key = (
+        f"network:{src.network}" if src.type == "network" else f"{src.type}:{src.dev or src.bridge}"
+    )
     if key not in known:
         known[key] = _check(lv, vnic, current)
     return vnic.with_(source=replace(src, attachment=known[key]))

@@ -167,7 +167,8 @@ def _vnics(
     taken = set(in_use)
     names: set[str] = set()
     for i, fields in enumerate(specs):
-        name = fields.get("name") or next_name(names | {s.get("name") for s in specs[i:]})
+        later = {str(s["name"]) for s in specs[i:] if s.get("name")}
+        name = fields.get("name") or next_name(names | later)
         if name in names:
             raise InvalidInput(f"two vNICs are named '{name}'", field=f"nics[{i}].name")
         mac = _mac(fields.get("mac"), vnics, pool, taken)

@@ -35,32 +35,38 @@ def read(lv: Libvirt, source: str = "auto", usage: bool = True) -> Listing:
     """The host's interfaces; `source` auto (netlink + OVSDB when libvirtd runs on this
     machine, libvirt otherwise), host (netlink + OVSDB or an error) or libvirt."""
     cannot_see: list[str] = []
-    listing = None
-    if source != "libvirt":
-        try:
-            local = _local(lv.uri)
-            if local is not None:
-                listing = Listing("netlink", cannot_see, netlink.read(local[0]))
-        except OSError as err:  # not allowed into libvirtd's namespace (not root?)
-            local = None
-            cannot_see.append(f"netlink: cannot enter libvirtd's namespace ({err.strerror})")
-        if listing is None and source == "host":
-            why = "; ".join(cannot_see) or "this host's libvirtd does not run on this machine"
-            raise InvalidInput(
-                f"cannot read the interfaces from the host itself: {why}; "
-                "source=libvirt reads them through libvirt",
-                field="source",
-            )
+    listing = _from_the_host(lv, cannot_see) if source != "libvirt" else None
+    if listing is None and source == "host":
+        why = "; ".join(cannot_see) or "this host's libvirtd does not run on this machine"
+        raise InvalidInput(
+            f"cannot read the interfaces from the host itself: {why}; "
+            "source=libvirt reads them through libvirt",
+            field="source",
+        )
     if listing is None:
         listing = Listing("libvirt", cannot_see + remote.CANNOT_SEE, remote.read(lv))
-    else:
-        try:
-            _merge_ovs(listing, ovsdb.read(local[1]))
-            listing.source = "netlink+ovsdb"
-        except ovsdb.OvsdbUnavailable as err:
-            listing.cannot_see.append(f"Open vSwitch: {err} (is it running?)")
     if usage:
         _add_usage(lv, listing)
+    return listing
+
+
+def _from_the_host(lv: Libvirt, cannot_see: list[str]) -> Listing | None:
+    """netlink (and OVSDB) in the namespaces of a libvirtd that runs on this machine; None
+    when it does not, or when its namespace cannot be entered (`cannot_see` says why)."""
+    try:
+        local = _local(lv.uri)
+        if local is None:
+            return None
+        netns, endpoint = local
+        listing = Listing("netlink", cannot_see, netlink.read(netns))
+    except OSError as err:  # not allowed into libvirtd's namespace (not root?)
+        cannot_see.append(f"netlink: cannot enter libvirtd's namespace ({err.strerror})")
+        return None
+    try:
+        _merge_ovs(listing, ovsdb.read(endpoint))
+        listing.source = "netlink+ovsdb"
+    except ovsdb.OvsdbUnavailable as err:
+        listing.cannot_see.append(f"Open vSwitch: {err} (is it running?)")
     return listing
 
 
@@ -108,10 +114,10 @@ def _add_usage(lv: Libvirt, listing: Listing) -> None:
             for pf in forward.iterfind("pf"):
                 use(pf.get("dev"), "network", net.name)
     for dom, root in lv.definitions():
-        for iface in root.iterfind("devices/interface"):
-            use(_attr(iface, "target", "dev"), "vm", dom.name)
-            use(_attr(iface, "source", "bridge"), "vm", dom.name)
-            use(_attr(iface, "source", "dev"), "vm", dom.name)
+        for card in root.iterfind("devices/interface"):
+            use(_attr(card, "target", "dev"), "vm", dom.name)
+            use(_attr(card, "source", "bridge"), "vm", dom.name)
+            use(_attr(card, "source", "dev"), "vm", dom.name)
     for iface in listing.interfaces:
         iface.used_by = users.get(iface.name, [])
 

@@ -130,7 +130,7 @@ def read(netns: str | None) -> list[HostInterface]:
         if master is not None:
             master.ports.append(msg.get("ifname"))
     for msg in addrs:
-        iface = by_index.get(msg["index"])
-        if iface is not None:
-            iface.addresses.append(f"{msg.get('address')}/{msg['prefixlen']}")
+        owner = by_index.get(msg["index"])
+        if owner is not None:
+            owner.addresses.append(f"{msg.get('address')}/{msg['prefixlen']}")
     return sorted(by_index.values(), key=lambda i: i.name)

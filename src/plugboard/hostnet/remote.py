@@ -29,8 +29,8 @@ def _interfaces(lv: Libvirt) -> dict[str, HostInterface]:
     found: dict[str, HostInterface] = {}
     for xml in lv.interface_definitions():
         root = etree.fromstring(xml.encode())
-        name = root.get("name")
-        kind = root.get("type")
+        name = root.get("name", "")
+        kind = root.get("type", "")
         mtu = root.find("mtu")
         link = root.find("link")
         mac = root.find("mac")
@@ -39,16 +39,16 @@ def _interfaces(lv: Libvirt) -> dict[str, HostInterface]:
             type="loopback" if name == "lo" else TYPES.get(kind, "other"),
             state=link.get("state", "unknown") if link is not None else "unknown",
             mac=mac.get("address") if mac is not None else None,
-            mtu=int(mtu.get("size")) if mtu is not None else None,
+            mtu=int(mtu.get("size", "0")) if mtu is not None else None,
             addresses=_addresses(root),
         )
         ports = root.find(kind) if kind in ("bridge", "bond") else None
         if ports is not None:
-            found[name].ports = [p.get("name") for p in ports.iterfind("interface")]
+            found[name].ports = [p.get("name", "") for p in ports.iterfind("interface")]
             found[name].mode = ports.get("mode")
         vlan = root.find("vlan") if kind == "vlan" else None
         if vlan is not None:
-            found[name].vlan_id = int(vlan.get("tag"))
+            found[name].vlan_id = int(vlan.get("tag", "0"))
             parent = vlan.find("interface")
             found[name].parent = parent.get("name") if parent is not None else None
     return found
@@ -58,8 +58,8 @@ def read(lv: Libvirt) -> list[HostInterface]:
     found = _interfaces(lv)
     for xml in lv.net_device_definitions():
         cap = etree.fromstring(xml.encode()).find("capability[@type='net']")
-        name = cap.findtext("interface")
-        if name in found:
+        name = cap.findtext("interface") if cap is not None else None
+        if cap is None or not name or name in found:
             continue
         link = cap.find("link")
         found[name] = HostInterface(

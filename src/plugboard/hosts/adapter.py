@@ -38,12 +38,12 @@ STATES = {
 }
 
 # virNetworkUpdate's codes for the names of plugboard.netxml.update.
-UPDATE_COMMANDS = {
+UPDATE_COMMANDS: dict[str, int] = {
     name: getattr(libvirt, "VIR_NETWORK_UPDATE_COMMAND_" + name.upper().replace("-", "_"))
     for name in COMMANDS
     if name != "add"
 } | {"add": libvirt.VIR_NETWORK_UPDATE_COMMAND_ADD_LAST}
-UPDATE_SECTIONS = {
+UPDATE_SECTIONS: dict[str, int] = {
     name: getattr(libvirt, "VIR_NETWORK_SECTION_" + name.upper().replace("-", "_"))
     for name in SECTIONS
 }

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import logging
 import threading
 import time
@@ -119,13 +118,21 @@ class HostConnection:
             except Exception:
                 log.exception("host %s: background work failed", self.name)
 
-        with contextlib.suppress(RuntimeError):  # the host is being removed
-            self._pool.submit(run)
+        self._submit(run)
+
+    def _submit(self, fn: Callable[..., object], *args: object) -> None:
+        try:
+            self._pool.submit(fn, *args)
+        except RuntimeError:  # the pool is shut down: the host was removed
+            log.debug("host %s was removed; %s is dropped", self.name, getattr(fn, "__name__", fn))
 
     def connect(self, timeout: float | None = None) -> HostState:
-        """Open the connection if it is not open (within `timeout`); return the state."""
-        with contextlib.suppress(HostError):
-            self.call(lambda _conn: None, timeout)
+        """Open the connection if it is not open (within `timeout`); return the state (a
+        failure is in it: `state` unreachable and `error`)."""
+        try:
+            self.call(lambda _lv: None, timeout)
+        except HostError as err:
+            log.debug("host %s: %s", self.name, err.detail)
         return self.state
 
     def start_connecting(self) -> concurrent.futures.Future | None:
@@ -192,10 +199,11 @@ class HostConnection:
             self.name, "network", net.name(), NETWORK_EVENTS.get(event, f"event {event}")
         )
         # Recorded on this host's threads: libvirt's event loop thread must not wait for I/O.
-        with contextlib.suppress(RuntimeError):  # the host is being removed
-            self._pool.submit(self._deliver, found)
+        self._submit(self._deliver, found)
 
     def _deliver(self, event: HostEvent) -> None:
+        if self._on_event is None:
+            return
         try:
             self._on_event(event)
         except Exception:  # a failing sink must not end the host's threads
@@ -264,7 +272,9 @@ def _keepalive(conn: libvirt.virConnect) -> None:
 
 
 def _close_quietly(conn: libvirt.virConnect) -> None:
-    with contextlib.suppress(libvirt.libvirtError):
-        conn.unregisterCloseCallback()
-    with contextlib.suppress(libvirt.libvirtError):
-        conn.close()
+    """Close a connection that is going away anyway: libvirt's complaints are only logged."""
+    for step in (conn.unregisterCloseCallback, conn.close):
+        try:
+            step()
+        except libvirt.libvirtError as err:
+            log.debug("closing a connection: %s", error_message(err))

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 # kvm where the host offers it, or qemu (TCG); `auto` picks kvm where libvirt offers it.
-DomainType = Literal["auto", "kvm", "qemu"]
+HypervisorDomainType = Literal["kvm", "qemu"]
+DomainType = Literal["auto", HypervisorDomainType]
 DOMAIN_TYPES: tuple[DomainType, ...] = get_args(DomainType)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import libvirt
 
@@ -21,7 +22,7 @@ class HostRegistry:
         on_event: EventSink | None = None,
     ) -> None:
         self._connector = connector or libvirt.open
-        self._options = {
+        self._options: dict[str, Any] = {
             "on_event": on_event,
             "workers": workers,
             "call_timeout": call_timeout,

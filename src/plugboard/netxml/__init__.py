@@ -35,7 +35,7 @@ def parse_network(text: str | bytes, *, live: bool = False) -> Network:
     definition does not have."""
     root = parse_xml(text, "/network")
     if root.tag != "network":
-        raise NetworkXMLError("/", f"the root element is <{root.tag}>; expected <network>")
+        raise NetworkXMLError("/", f"the root element is <{root.tag!s}>; expected <network>")
     net = Network.from_element(root, "/network")
     if not live:
         drop_runtime_state(net)

@@ -39,7 +39,8 @@ class Subnet(NamedTuple):
     def broadcast(self) -> int:
         return self.network | ((1 << (_BITS[self.version] - self.prefixlen)) - 1)
 
-    def __contains__(self, address: Address) -> bool:
+    def holds(self, address: Address) -> bool:
+        """Whether `address` is in this subnet (a tuple's `in` asks something else)."""
         return address.version == self.version and self.network <= address.value <= (self.broadcast)
 
     def __str__(self) -> str:

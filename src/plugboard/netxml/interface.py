@@ -14,7 +14,7 @@ from plugboard.netxml.xmlmodel import Attr, Blob, Child, Node, Others
 
 class InterfaceMac(Node):
     TAG = "mac"
-    FIELDS = (Attr("address"),)
+    address = Attr()
 
 
 class InterfaceSource(Node):
@@ -23,44 +23,47 @@ class InterfaceSource(Node):
     bridge and port id); they are not declared, so they are never written back."""
 
     TAG = "source"
-    FIELDS = (Attr("network"), Attr("portgroup"), Attr("bridge"), Attr("dev"), Attr("mode"))
+    network = Attr()
+    portgroup = Attr()
+    bridge = Attr()
+    dev = Attr()
+    mode = Attr()
 
 
 class InterfaceTarget(Node):
     TAG = "target"
-    FIELDS = (Attr("dev"), Attr("managed"))
+    dev = Attr()
+    managed = Attr()
 
 
 class InterfaceModel(Node):
     TAG = "model"
-    FIELDS = (Attr("type"),)
+    type = Attr()
 
 
 class InterfaceLink(Node):
     TAG = "link"
-    FIELDS = (Attr("state"),)
+    state = Attr()
 
 
 class InterfaceAlias(Node):
     TAG = "alias"
-    FIELDS = (Attr("name"),)
+    name = Attr()
 
 
 class Interface(Node):
     TAG = "interface"
-    FIELDS = (
-        Attr("type"),
-        Attr("trustGuestRxFilters", key="trust_guest_rx_filters"),
-        Attr("managed"),
-        Child("mac", cls=InterfaceMac),
-        Child("source", cls=InterfaceSource),
-        Child("virtualport", cls=VirtualPort),
-        Child("target", cls=InterfaceTarget),
-        Child("model", cls=InterfaceModel),
-        Child("link", cls=InterfaceLink),
-        Child("vlan", cls=Vlan),
-        Child("bandwidth", cls=Bandwidth),
-        Child("alias", cls=InterfaceAlias),
-        Blob("address"),  # the card's slot: kept whole (PCI, or another bus's address)
-        Others("*", key="others"),
-    )
+    type = Attr()
+    trust_guest_rx_filters = Attr("trustGuestRxFilters")
+    managed = Attr()
+    mac = Child(InterfaceMac)
+    source = Child(InterfaceSource)
+    virtualport = Child(VirtualPort)
+    target = Child(InterfaceTarget)
+    model = Child(InterfaceModel)
+    link = Child(InterfaceLink)
+    vlan = Child(Vlan)
+    bandwidth = Child(Bandwidth)
+    alias = Child(InterfaceAlias)
+    address = Blob()  # the card's slot: kept whole (PCI, or another bus's address)
+    others = Others()

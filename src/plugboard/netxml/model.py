@@ -6,7 +6,8 @@ netdev_*_conf.c); the JSON form uses the same names.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Iterator
+from typing import ClassVar, Literal, Self, get_args
 
 from lxml import etree
 
@@ -31,13 +32,20 @@ from plugboard.netxml.xmlmodel import (
     Attr,
     Blob,
     Child,
+    Children,
     Node,
     TextElem,
+    TextElems,
     choice,
 )
 
 DNSMASQ_NS = "http://libvirt.org/schemas/network/dnsmasq/1.0"
-FORWARD_MODES = ("nat", "route", "open", "bridge", "private", "vepa", "passthrough", "hostdev")
+# A macvtap's modes: those of a direct <interface>'s source, and a network whose forward mode
+# is one of them hands its vNICs macvtaps (from a pool of host interfaces).
+MacvtapMode = Literal["bridge", "vepa", "private", "passthrough"]
+MACVTAP_MODES: tuple[MacvtapMode, ...] = get_args(MacvtapMode)
+ForwardMode = Literal["nat", "route", "open", "bridge", "private", "vepa", "passthrough", "hostdev"]
+FORWARD_MODES: tuple[ForwardMode, ...] = get_args(ForwardMode)
 
 
 def _copy_with(elem: etree._Element, **attrs: str) -> etree._Element:
@@ -54,12 +62,10 @@ def _non_empty(bandwidth: Bandwidth | None) -> Bandwidth | None:
 
 # --- QoS, VLAN, virtual port (shared with portgroups) ------------------------------------------
 class Rate(Node):
-    FIELDS = (
-        Attr("average", conv=ULONG),
-        Attr("peak", conv=ULONG),
-        Attr("floor", conv=ULONG),
-        Attr("burst", conv=ULONG),
-    )
+    average = Attr(conv=ULONG)
+    peak = Attr(conv=ULONG)
+    floor = Attr(conv=ULONG)
+    burst = Attr(conv=ULONG)
 
 
 class Inbound(Rate):
@@ -80,7 +86,8 @@ def check_rate(rate: Rate, where: str) -> None:
 
 class Bandwidth(Node):
     TAG = "bandwidth"
-    FIELDS = (Child("inbound", cls=Inbound), Child("outbound", cls=Outbound))
+    inbound = Child(Inbound)
+    outbound = Child(Outbound)
 
     bare = False  # parsed from a <bandwidth/> without <inbound> or <outbound>
 
@@ -103,18 +110,17 @@ class Bandwidth(Node):
 
 class VlanTag(Node):
     TAG = "tag"
-    FIELDS = (
-        Attr("id", conv=UINT),
-        Attr("nativeMode", key="native_mode", conv=choice("tagged", "untagged")),
-    )
+    id = Attr(conv=UINT)
+    native_mode = Attr("nativeMode", conv=choice("tagged", "untagged"))
 
 
 class Vlan(Node):
     TAG = "vlan"
-    FIELDS = (Attr("trunk", conv=YESNO), Child("tag", key="tags", cls=VlanTag, many=True))
+    trunk = Attr(conv=YESNO)
+    tags = Children(VlanTag)
 
     @classmethod
-    def from_element(cls, elem, path):
+    def from_element(cls, elem: etree._Element, path: str) -> Self:
         trunk = elem.get("trunk")
         if trunk is not None and trunk.lower() in ("yes", "no") and trunk not in ("yes", "no"):
             elem = _copy_with(elem, trunk=trunk.lower())  # libvirt ignores the case here
@@ -135,42 +141,37 @@ class Vlan(Node):
 
 class VirtualPortParameters(Node):
     TAG = "parameters"
-    FIELDS = (
-        Attr("managerid", conv=UINT),
-        Attr("typeid", conv=UINT),
-        Attr("typeidversion", conv=UINT),
-        Attr("instanceid", conv=UUID),
-        Attr("profileid"),
-        Attr("interfaceid", conv=UUID),
-    )
+    managerid = Attr(conv=UINT)
+    typeid = Attr(conv=UINT)
+    typeidversion = Attr(conv=UINT)
+    instanceid = Attr(conv=UUID)
+    profileid = Attr()
+    interfaceid = Attr(conv=UUID)
 
 
 class VirtualPort(Node):
     TAG = "virtualport"
-    FIELDS = (
-        Attr("type", conv=choice("802.1Qbg", "802.1Qbh", "openvswitch", "midonet")),
-        Child("parameters", cls=VirtualPortParameters),
-    )
+    type = Attr(conv=choice("802.1Qbg", "802.1Qbh", "openvswitch", "midonet"))
+    parameters = Child(VirtualPortParameters)
 
 
 # --- forward -----------------------------------------------------------------------------------
 class ForwardInterface(Node):
     TAG = "interface"
-    FIELDS = (Attr("dev"), Attr("connections", conv=UINT))
+    dev = Attr()
+    connections = Attr(conv=UINT)
 
 
 class PciAddress(Node):
     TAG = "address"
-    FIELDS = (
-        Attr("type", conv=choice("pci")),
-        Attr("domain", conv=PCI_DOMAIN),
-        Attr("bus", conv=PCI_BUS),
-        Attr("slot", conv=PCI_SLOT),
-        Attr("function", conv=PCI_FUNCTION),
-        Attr("connections", conv=UINT),
-    )
+    type = Attr(conv=choice("pci"))
+    domain = Attr(conv=PCI_DOMAIN)
+    bus = Attr(conv=PCI_BUS)
+    slot = Attr(conv=PCI_SLOT)
+    function = Attr(conv=PCI_FUNCTION)
+    connections = Attr(conv=UINT)
 
-    def attributes(self):
+    def attributes(self) -> Iterator[tuple[str, str]]:
         # libvirt 9.0 keeps a pool device's connection count but never writes it.
         return ((k, v) for k, v in super().attributes() if k != "connections")
 
@@ -183,45 +184,43 @@ class PciAddress(Node):
 
 class Pf(Node):
     TAG = "pf"
-    FIELDS = (Attr("dev"),)
+    dev = Attr()
 
 
 class Driver(Node):
     TAG = "driver"
-    FIELDS = (Attr("name", conv=choice("kvm", "vfio", "xen")),)
+    name = Attr(conv=choice("kvm", "vfio", "xen"))
 
 
 class NatAddress(Node):
     TAG = "address"
-    FIELDS = (Attr("start", conv=IPV4), Attr("end", conv=IPV4))
+    start = Attr(conv=IPV4)
+    end = Attr(conv=IPV4)
 
 
 class NatPort(Node):
     TAG = "port"
-    FIELDS = (Attr("start", conv=USHORT), Attr("end", conv=USHORT))
+    start = Attr(conv=USHORT)
+    end = Attr(conv=USHORT)
 
 
 class Nat(Node):
     TAG = "nat"
-    FIELDS = (
-        Attr("ipv6", conv=YESNO),
-        Child("address", cls=NatAddress),
-        Child("port", cls=NatPort),
-    )
+    ipv6 = Attr(conv=YESNO)
+    address = Child(NatAddress)
+    port = Child(NatPort)
 
 
 class Forward(Node):
     TAG = "forward"
-    FIELDS = (
-        Attr("dev"),
-        Attr("mode", conv=choice(*FORWARD_MODES)),
-        Attr("managed", conv=YESNO),
-        Child("driver", cls=Driver),
-        Child("nat", cls=Nat),
-        Child("pf", key="pfs", cls=Pf, many=True),
-        Child("interface", key="interfaces", cls=ForwardInterface, many=True),
-        Child("address", key="addresses", cls=PciAddress, many=True),
-    )
+    dev = Attr()
+    mode = Attr(conv=choice(*FORWARD_MODES))
+    managed = Attr(conv=YESNO)
+    driver = Child(Driver)
+    nat = Child(Nat)
+    pfs = Children(Pf)
+    interfaces = Children(ForwardInterface)
+    addresses = Children(PciAddress)
 
     def after_parse(self, elem: etree._Element, path: str) -> None:
         self.mode = self.mode or "nat"
@@ -236,10 +235,11 @@ class Forward(Node):
                 )
         self.dev = None  # derived: libvirt writes the first interface's dev
 
-    def attributes(self):
-        if self.interfaces and not self.pfs:
-            yield "dev", self.interfaces[0].dev
-        yield "mode", self.mode
+    def attributes(self) -> Iterator[tuple[str, str]]:
+        dev = self.interfaces[0].dev if self.interfaces and not self.pfs else None
+        if dev is not None:
+            yield "dev", dev
+        yield "mode", self.mode or "nat"
         if self.mode == "hostdev":
             yield "managed", "yes" if self.managed == "yes" else "no"
 
@@ -247,7 +247,8 @@ class Forward(Node):
 # --- addressing --------------------------------------------------------------------------------
 class Lease(Node):
     TAG = "lease"
-    FIELDS = (Attr("expiry", conv=ULONG), Attr("unit", conv=choice("seconds", "minutes", "hours")))
+    expiry = Attr(conv=ULONG)
+    unit = Attr(conv=choice("seconds", "minutes", "hours"))
 
     def after_parse(self, elem: etree._Element, path: str) -> None:
         if self.expiry is None:
@@ -265,33 +266,32 @@ class Lease(Node):
 
 class DhcpRange(Node):
     TAG = "range"
-    FIELDS = (Attr("start", conv=IP), Attr("end", conv=IP), Child("lease", cls=Lease))
+    start = Attr(conv=IP)
+    end = Attr(conv=IP)
+    lease = Child(Lease)
 
 
 class DhcpHost(Node):
     TAG = "host"
     # libvirt keeps a DHCP host's MAC as written (it is handed to dnsmasq as text).
-    FIELDS = (
-        Attr("mac", conv=MAC_AS_GIVEN),
-        Attr("id"),
-        Attr("name"),
-        Attr("ip", conv=IP),
-        Child("lease", cls=Lease),
-    )
+    mac = Attr(conv=MAC_AS_GIVEN)
+    id = Attr()
+    name = Attr()
+    ip = Attr(conv=IP)
+    lease = Child(Lease)
 
 
 class Bootp(Node):
     TAG = "bootp"
-    FIELDS = (Attr("file"), Attr("server"))
+    file = Attr()
+    server = Attr()
 
 
 class Dhcp(Node):
     TAG = "dhcp"
-    FIELDS = (
-        Child("range", key="ranges", cls=DhcpRange, many=True),
-        Child("host", key="hosts", cls=DhcpHost, many=True),
-        Child("bootp", cls=Bootp),
-    )
+    ranges = Children(DhcpRange)
+    hosts = Children(DhcpHost)
+    bootp = Child(Bootp)
 
     def included(self) -> bool:
         # libvirt keeps <dhcp> only with a range or a host (a lone <bootp> is dropped).
@@ -300,20 +300,18 @@ class Dhcp(Node):
 
 class Tftp(Node):
     TAG = "tftp"
-    FIELDS = (Attr("root"),)
+    root = Attr()
 
 
 class Ip(Node):
     TAG = "ip"
-    FIELDS = (
-        Attr("family", conv=choice("ipv4", "ipv6")),
-        Attr("address", conv=IP),
-        Attr("netmask", conv=IPV4),
-        Attr("prefix", conv=UINT),
-        Attr("localPtr", key="local_ptr", conv=YESNO),
-        Child("tftp", cls=Tftp),
-        Child("dhcp", cls=Dhcp),
-    )
+    family = Attr(conv=choice("ipv4", "ipv6"))
+    address = Attr(conv=IP)
+    netmask = Attr(conv=IPV4)
+    prefix = Attr(conv=UINT)
+    local_ptr = Attr("localPtr", conv=YESNO)
+    tftp = Child(Tftp)
+    dhcp = Child(Dhcp)
 
     def after_parse(self, elem: etree._Element, path: str) -> None:
         if self.prefix == 0:
@@ -324,38 +322,36 @@ class Ip(Node):
 
 class Route(Node):
     TAG = "route"
-    FIELDS = (
-        Attr("family", conv=choice("ipv4", "ipv6")),
-        Attr("address", conv=IP),
-        Attr("netmask", conv=IPV4),
-        Attr("prefix", conv=UINT),
-        Attr("gateway", conv=IP),
-        Attr("metric", conv=UINT),
-    )
+    family = Attr(conv=choice("ipv4", "ipv6"))
+    address = Attr(conv=IP)
+    netmask = Attr(conv=IPV4)
+    prefix = Attr(conv=UINT)
+    gateway = Attr(conv=IP)
+    metric = Attr(conv=UINT)
 
 
 # --- DNS ---------------------------------------------------------------------------------------
 class DnsForwarder(Node):
     TAG = "forwarder"
-    FIELDS = (Attr("domain"), Attr("addr", conv=IP))
+    domain = Attr()
+    addr = Attr(conv=IP)
 
 
 class DnsTxt(Node):
     TAG = "txt"
-    FIELDS = (Attr("name"), Attr("value"))
+    name = Attr()
+    value = Attr()
 
 
 class DnsSrv(Node):
     TAG = "srv"
-    FIELDS = (
-        Attr("service"),
-        Attr("protocol", conv=choice("tcp", "udp")),
-        Attr("domain"),
-        Attr("target"),
-        Attr("port", conv=USHORT),
-        Attr("priority", conv=USHORT),
-        Attr("weight", conv=USHORT),
-    )
+    service = Attr()
+    protocol = Attr(conv=choice("tcp", "udp"))
+    domain = Attr()
+    target = Attr()
+    port = Attr(conv=USHORT)
+    priority = Attr(conv=USHORT)
+    weight = Attr(conv=USHORT)
 
     def after_parse(self, elem: etree._Element, path: str) -> None:
         for name in ("port", "priority", "weight"):
@@ -368,21 +364,20 @@ class DnsSrv(Node):
 
 class DnsHost(Node):
     TAG = "host"
-    FIELDS = (Attr("ip", conv=IP), TextElem("hostname", key="hostnames", many=True))
+    ip = Attr(conv=IP)
+    hostnames = TextElems("hostname")
 
     ALWAYS_CLOSE = True
 
 
 class Dns(Node):
     TAG = "dns"
-    FIELDS = (
-        Attr("enable", conv=YESNO),
-        Attr("forwardPlainNames", key="forward_plain_names", conv=YESNO),
-        Child("forwarder", key="forwarders", cls=DnsForwarder, many=True),
-        Child("txt", key="txts", cls=DnsTxt, many=True),
-        Child("srv", key="srvs", cls=DnsSrv, many=True),
-        Child("host", key="hosts", cls=DnsHost, many=True),
-    )
+    enable = Attr(conv=YESNO)
+    forward_plain_names = Attr("forwardPlainNames", conv=YESNO)
+    forwarders = Children(DnsForwarder)
+    txts = Children(DnsTxt)
+    srvs = Children(DnsSrv)
+    hosts = Children(DnsHost)
 
     def included(self) -> bool:
         return bool(
@@ -398,16 +393,14 @@ class Dns(Node):
 # --- the rest of <network> --------------------------------------------------------------------
 class Bridge(Node):
     TAG = "bridge"
-    FIELDS = (
-        Attr("name"),
-        Attr("zone"),
-        Attr("stp", conv=ONOFF),
-        Attr("delay", conv=UINT),
-        Attr("macTableManager", key="mac_table_manager", conv=choice("kernel", "libvirt")),
-    )
+    name = Attr()
+    zone = Attr()
+    stp = Attr(conv=ONOFF)
+    delay = Attr(conv=UINT)
+    mac_table_manager = Attr("macTableManager", conv=choice("kernel", "libvirt"))
 
     @classmethod
-    def from_element(cls, elem, path):
+    def from_element(cls, elem: etree._Element, path: str) -> Self:
         # libvirt 9.0 reads any stp other than 'off' as on (it refuses nothing there).
         if elem.get("stp") not in (None, "on", "off"):
             elem = _copy_with(elem, stp="on")
@@ -416,34 +409,33 @@ class Bridge(Node):
 
 class Mtu(Node):
     TAG = "mtu"
-    FIELDS = (Attr("size", conv=UINT),)
+    size = Attr(conv=UINT)
 
 
 class Mac(Node):
     TAG = "mac"
-    FIELDS = (Attr("address", conv=MAC),)
+    address = Attr(conv=MAC)
 
 
 class Domain(Node):
     TAG = "domain"
-    FIELDS = (Attr("name"), Attr("localOnly", key="local_only", conv=YESNO))
+    name = Attr()
+    local_only = Attr("localOnly", conv=YESNO)
 
 
 class Port(Node):
     TAG = "port"
-    FIELDS = (Attr("isolated", conv=YESNO),)
+    isolated = Attr(conv=YESNO)
 
 
 class Portgroup(Node):
     TAG = "portgroup"
-    FIELDS = (
-        Attr("name"),
-        Attr("default", conv=YESNO),
-        Attr("trustGuestRxFilters", key="trust_guest_rx_filters", conv=YESNO),
-        Child("vlan", cls=Vlan),
-        Child("virtualport", cls=VirtualPort),
-        Child("bandwidth", cls=Bandwidth),
-    )
+    name = Attr()
+    default = Attr(conv=YESNO)
+    trust_guest_rx_filters = Attr("trustGuestRxFilters", conv=YESNO)
+    vlan = Child(Vlan)
+    virtualport = Child(VirtualPort)
+    bandwidth = Child(Bandwidth)
 
     def after_parse(self, elem: etree._Element, path: str) -> None:
         if self.default == "no":
@@ -455,7 +447,7 @@ class Portgroup(Node):
 
 class DnsmasqOption(Node):
     TAG = "option"
-    FIELDS = (Attr("value"),)
+    value = Attr()
 
     def tag(self) -> str:
         return "dnsmasq:option"
@@ -463,7 +455,7 @@ class DnsmasqOption(Node):
 
 class DnsmasqOptions(Node):
     TAG = "options"
-    FIELDS = (Child(f"{{{DNSMASQ_NS}}}option", key="options", cls=DnsmasqOption, many=True),)
+    options = Children(DnsmasqOption, f"{{{DNSMASQ_NS}}}option")
 
     def tag(self) -> str:
         return "dnsmasq:options"
@@ -474,34 +466,34 @@ def drop_runtime_state(net: Network) -> None:
     definition."""
     net.connections = None
     if net.forward is not None:
-        for device in (*net.forward.interfaces, *net.forward.addresses):
+        for device in net.forward.interfaces:
             device.connections = None
+        for address in net.forward.addresses:
+            address.connections = None
 
 
 class Network(Node):
     TAG = "network"
-    FIELDS = (
-        Attr("connections", conv=UINT),
-        Attr("ipv6", conv=YESNO),
-        Attr("trustGuestRxFilters", key="trust_guest_rx_filters", conv=YESNO),
-        TextElem("name"),
-        TextElem("uuid", conv=UUID),
-        Blob("metadata"),
-        Child("forward", cls=Forward),
-        Child("bridge", cls=Bridge),
-        Child("mtu", cls=Mtu),
-        Child("mac", cls=Mac),
-        Child("domain", cls=Domain),
-        Child("dns", cls=Dns),
-        Child("vlan", cls=Vlan),
-        Child("bandwidth", cls=Bandwidth),
-        Child("port", cls=Port),
-        Child("ip", key="ips", cls=Ip, many=True),
-        Child("route", key="routes", cls=Route, many=True),
-        Child("virtualport", cls=VirtualPort),
-        Child("portgroup", key="portgroups", cls=Portgroup, many=True),
-        Child(f"{{{DNSMASQ_NS}}}options", key="dnsmasq_options", cls=DnsmasqOptions),
-    )
+    connections = Attr(conv=UINT)
+    ipv6 = Attr(conv=YESNO)
+    trust_guest_rx_filters = Attr("trustGuestRxFilters", conv=YESNO)
+    name = TextElem()
+    uuid = TextElem(conv=UUID)
+    metadata = Blob()
+    forward = Child(Forward)
+    bridge = Child(Bridge)
+    mtu = Child(Mtu)
+    mac = Child(Mac)
+    domain = Child(Domain)
+    dns = Child(Dns)
+    vlan = Child(Vlan)
+    bandwidth = Child(Bandwidth)
+    port = Child(Port)
+    ips = Children(Ip)
+    routes = Children(Route)
+    virtualport = Child(VirtualPort)
+    portgroups = Children(Portgroup)
+    dnsmasq_options = Child(DnsmasqOptions, f"{{{DNSMASQ_NS}}}options")
     BRIDGED: ClassVar[tuple[str | None, ...]] = (None, "nat", "route", "open")
 
     def after_parse(self, elem: etree._Element, path: str) -> None:
@@ -515,7 +507,7 @@ class Network(Node):
     def forward_mode(self) -> str | None:
         return self.forward.mode if self.forward else None
 
-    def attributes(self):
+    def attributes(self) -> Iterator[tuple[str, str]]:
         if self.dnsmasq_options is not None:
             yield "xmlns:dnsmasq", DNSMASQ_NS
         yield from super().attributes()

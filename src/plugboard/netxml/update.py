@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from typing import Literal, get_args
+from typing import Literal, TypeVar, get_args
 
-from plugboard.netxml.addresses import Address, same
+from lxml import etree
+
+from plugboard.netxml.addresses import Address, Subnet, same
 from plugboard.netxml.errors import NetworkXMLError
 from plugboard.netxml.model import (
+    Dhcp,
     DhcpHost,
     DhcpRange,
     Dns,
@@ -44,6 +47,7 @@ UpdateSection = Literal[
 ]
 SECTIONS: tuple[UpdateSection, ...] = get_args(UpdateSection)
 UNSUPPORTED = ("bridge", "domain", "ip", "forward", "forward-pf")
+T = TypeVar("T")
 ADD = ("add-first", "add-last")
 
 
@@ -72,9 +76,9 @@ def apply_update(
     return updated
 
 
-def _expect(elem, tag: str) -> None:
+def _expect(elem: etree._Element, tag: str) -> None:
     if elem.tag != tag:
-        raise NetworkXMLError("/update", f"unexpected element <{elem.tag}>, expecting <{tag}>")
+        raise NetworkXMLError("/update", f"unexpected element <{elem.tag!s}>, expecting <{tag}>")
 
 
 def _no_modify(command: str, what: str) -> None:
@@ -84,7 +88,7 @@ def _no_modify(command: str, what: str) -> None:
         )
 
 
-def _insert(items: list, item, command: str) -> None:
+def _insert(items: list[T], item: T, command: str) -> None:
     items.insert(0 if command == "add-first" else len(items), item)
 
 
@@ -108,16 +112,22 @@ def _dhcp_ip(net: Network, parent_index: int) -> Ip:
     raise NetworkXMLError("/update", "the network has no <ip> to hold DHCP entries")
 
 
-def _ensure_dhcp(ip: Ip):
-    from plugboard.netxml.model import Dhcp  # noqa: PLC0415
-
+def _ensure_dhcp(ip: Ip) -> Dhcp:
     if ip.dhcp is None:
         ip.dhcp = Dhcp()
     return ip.dhcp
 
 
+def _subnet(ip: Ip) -> Subnet:
+    """The subnet of the <ip> whose DHCP is updated (it must have an address)."""
+    subnet = subnet_of(ip, "/update")
+    if subnet is None:
+        raise NetworkXMLError("/update/@parent_index", "that <ip> has no address to hold DHCP")
+    return subnet
+
+
 def _single_dhcp(net: Network, target: Ip) -> None:
-    version = Address.parse(target.address).version
+    version = _subnet(target).version
     for ip in net.ips:
         if ip is target or ip.address is None:
             continue
@@ -138,10 +148,10 @@ def _same_mac(a: str | None, b: str | None) -> bool:
     return a is not None and b is not None and a.lower() == b.lower()
 
 
-def _dhcp_host(net: Network, command: str, elem, parent_index: int) -> None:
+def _dhcp_host(net: Network, command: str, elem: etree._Element, parent_index: int) -> None:
     _expect(elem, "host")
     ip = _dhcp_ip(net, parent_index)
-    subnet = subnet_of(ip, "/update")
+    subnet = _subnet(ip)
     host = DhcpHost.from_element(elem, "/update/host")
     partial = command == "delete"
     check_dhcp_host(host, subnet, "/update/host", partial=partial)
@@ -183,12 +193,12 @@ def _dhcp_host(net: Network, command: str, elem, parent_index: int) -> None:
     raise NetworkXMLError("/update/host", "no matching DHCP host entry to delete")
 
 
-def _dhcp_range(net: Network, command: str, elem, parent_index: int) -> None:
+def _dhcp_range(net: Network, command: str, elem: etree._Element, parent_index: int) -> None:
     _expect(elem, "range")
     ip = _dhcp_ip(net, parent_index)
     _no_modify(command, "DHCP ranges")
     rng = DhcpRange.from_element(elem, "/update/range")
-    check_dhcp_range(rng, subnet_of(ip, "/update"), "/update/range")
+    check_dhcp_range(rng, _subnet(ip), "/update/range")
     ranges = _ensure_dhcp(ip).ranges
     found = next(
         (
@@ -212,7 +222,7 @@ def _dhcp_range(net: Network, command: str, elem, parent_index: int) -> None:
 
 
 # --- forward interfaces and portgroups ------------------------------------------------------
-def _forward_interface(net: Network, command: str, elem, _parent: int) -> None:
+def _forward_interface(net: Network, command: str, elem: etree._Element, _parent: int) -> None:
     _expect(elem, "interface")
     _no_modify(command, "forward interfaces")
     iface = ForwardInterface.from_element(elem, "/update/interface")
@@ -236,7 +246,7 @@ def _forward_interface(net: Network, command: str, elem, _parent: int) -> None:
         del pool[found]
 
 
-def _portgroup(net: Network, command: str, elem, _parent: int) -> None:
+def _portgroup(net: Network, command: str, elem: etree._Element, _parent: int) -> None:
     _expect(elem, "portgroup")
     pg = Portgroup.from_element(elem, "/update/portgroup")
     if not pg.name:
@@ -252,11 +262,11 @@ def _portgroup(net: Network, command: str, elem, _parent: int) -> None:
             "/update/portgroup/@default",
             "another portgroup is the default already; only one may be",
         )
-    if command == "modify":
-        net.portgroups[found] = pg
-    elif command in ADD:
+    if command in ADD:
         _insert(net.portgroups, pg, command)
-    else:
+    elif found is not None and command == "modify":
+        net.portgroups[found] = pg
+    elif found is not None:
         del net.portgroups[found]
 
 
@@ -267,7 +277,7 @@ def _dns(net: Network) -> Dns:
     return net.dns
 
 
-def _dns_host(net: Network, command: str, elem, _parent: int) -> None:
+def _dns_host(net: Network, command: str, elem: etree._Element, _parent: int) -> None:
     _no_modify(command, "DNS host records")
     _expect(elem, "host")
     host = DnsHost.from_element(elem, "/update/host")
@@ -294,7 +304,7 @@ def _dns_host(net: Network, command: str, elem, _parent: int) -> None:
         del hosts[found[0]]
 
 
-def _dns_txt(net: Network, command: str, elem, _parent: int) -> None:
+def _dns_txt(net: Network, command: str, elem: etree._Element, _parent: int) -> None:
     _no_modify(command, "DNS TXT records")
     _expect(elem, "txt")
     txt = DnsTxt.from_element(elem, "/update/txt")
@@ -313,7 +323,7 @@ def _dns_txt(net: Network, command: str, elem, _parent: int) -> None:
         del txts[found]
 
 
-def _dns_srv(net: Network, command: str, elem, _parent: int) -> None:
+def _dns_srv(net: Network, command: str, elem: etree._Element, _parent: int) -> None:
     _no_modify(command, "DNS SRV records")
     _expect(elem, "srv")
     srv = DnsSrv.from_element(elem, "/update/srv")
@@ -339,7 +349,7 @@ def _dns_srv(net: Network, command: str, elem, _parent: int) -> None:
         del srvs[found[0]]
 
 
-HANDLERS: dict[str, Callable] = {
+HANDLERS: dict[str, Callable[[Network, str, etree._Element, int], None]] = {
     "ip-dhcp-host": _dhcp_host,
     "ip-dhcp-range": _dhcp_range,
     "forward-interface": _forward_interface,

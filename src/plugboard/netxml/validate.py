@@ -9,10 +9,19 @@ from collections.abc import Iterator
 
 from plugboard.netxml.addresses import Address, Subnet, prefix_of_netmask
 from plugboard.netxml.errors import NetworkXMLError
-from plugboard.netxml.model import Ip, Network, check_rate
+from plugboard.netxml.model import (
+    Bandwidth,
+    Dhcp,
+    DhcpHost,
+    DhcpRange,
+    Ip,
+    Network,
+    Route,
+    Vlan,
+    check_rate,
+)
 
 BRIDGED = (None, "nat", "route", "open")
-MACVTAP = ("bridge", "private", "vepa", "passthrough")
 
 
 def validate_network(net: Network) -> None:
@@ -102,7 +111,7 @@ def _bridge(net: Network) -> None:
             f"open and isolated networks, not mode='{mode}'",
         )
     fwd = net.forward
-    if bridge is not None and bridge.name and (fwd.interfaces or fwd.pfs):
+    if bridge is not None and bridge.name and fwd is not None and (fwd.interfaces or fwd.pfs):
         raise _fail(
             "/network/forward", f"mode='{mode}' takes a bridge name or forward interfaces, not both"
         )
@@ -159,28 +168,28 @@ def _ips(net: Network) -> None:
         if subnet.version == 6 and ip.tftp is not None:
             raise _fail(f"{path}/tftp", "TFTP is only supported on IPv4")
         if ip.dhcp is not None:
-            _dhcp(ip, subnet, f"{path}/dhcp")
+            _dhcp(ip.dhcp, subnet, f"{path}/dhcp")
 
 
-def _dhcp(ip: Ip, subnet, path: str) -> None:
-    for r, rng in enumerate(ip.dhcp.ranges, 1):
+def _dhcp(dhcp: Dhcp, subnet: Subnet, path: str) -> None:
+    for r, rng in enumerate(dhcp.ranges, 1):
         check_dhcp_range(rng, subnet, f"{path}/range[{r}]")
-    for h, host in enumerate(ip.dhcp.hosts, 1):
+    for h, host in enumerate(dhcp.hosts, 1):
         check_dhcp_host(host, subnet, f"{path}/host[{h}]")
-    if ip.dhcp.bootp is not None and subnet.version == 6:
+    if dhcp.bootp is not None and subnet.version == 6:
         raise _fail(f"{path}/bootp", "bootp is only supported on IPv4")
 
 
-def check_dhcp_range(rng, subnet, where: str) -> None:
-    for attr in ("start", "end"):
-        if getattr(rng, attr) is None:
-            raise _fail(f"{where}/@{attr}", "missing; a range needs a start and an end")
+def check_dhcp_range(rng: DhcpRange, subnet: Subnet, where: str) -> None:
+    if rng.start is None or rng.end is None:
+        attr = "start" if rng.start is None else "end"
+        raise _fail(f"{where}/@{attr}", "missing; a range needs a start and an end")
     start, end = Address.parse(rng.start), Address.parse(rng.end)
     for attr, addr in (("start", start), ("end", end)):
         if addr.version != subnet.version:
             raise _fail(f"{where}/@{attr}", f"{addr} is not an IPv{subnet.version} address")
-    if start not in subnet or end not in subnet:
-        bad = "start" if start not in subnet else "end"
+    if not (subnet.holds(start) and subnet.holds(end)):
+        bad = "start" if not subnet.holds(start) else "end"
         raise _fail(f"{where}/@{bad}", f"the range {start} - {end} is not entirely within {subnet}")
     if start.value > end.value:
         raise _fail(f"{where}/@end", f"{end} comes before the start {start}")
@@ -198,7 +207,7 @@ def check_dhcp_range(rng, subnet, where: str) -> None:
             raise _fail(f"{where}/@start", f"{start} is the address of the network itself")
 
 
-def check_dhcp_host(host, subnet, where: str, partial: bool = False) -> None:
+def check_dhcp_host(host: DhcpHost, subnet: Subnet, where: str, partial: bool = False) -> None:
     """A static DHCP host; `partial` (to delete one) needs only enough to find it."""
     if host.name is not None and not (host.name[:1].isascii() and host.name[:1].isalnum()):
         raise _fail(f"{where}/@name", f"'{host.name}' must start with a letter or digit")
@@ -246,7 +255,7 @@ def _dns(net: Network) -> None:
         )
 
 
-def _rates(bandwidth, path: str) -> None:
+def _rates(bandwidth: Bandwidth, path: str) -> None:
     for direction in ("inbound", "outbound"):
         rate = getattr(bandwidth, direction)
         if rate is None:
@@ -289,7 +298,7 @@ def _bandwidths(net: Network) -> None:
             raise _fail(path, f"a portgroup <bandwidth> is not supported with mode='{mode}'")
 
 
-def _vlan(vlan, path: str) -> None:
+def _vlan(vlan: Vlan, path: str) -> None:
     native = [t for t in vlan.tags if t.native_mode is not None]
     if len(native) > 1:
         raise _fail(f"{path}/tag", "more than one tag has a nativeMode; one native VLAN only")
@@ -405,7 +414,7 @@ def _routes(net: Network) -> None:
                 f"{path}/@address",
                 f"{route.address} is not the address of a network with prefix {prefix}",
             )
-        if not any(s is not None and gateway in s for s in subnets):
+        if not any(s is not None and s.holds(gateway) for s in subnets):
             raise _fail(
                 f"{path}/@gateway",
                 f"{route.gateway} is not on any of the "
@@ -413,7 +422,7 @@ def _routes(net: Network) -> None:
             )
 
 
-def _route_prefix(route, address: Address, path: str) -> int | None:
+def _route_prefix(route: Route, address: Address, path: str) -> int | None:
     if route.netmask is not None:
         if address.version != 4:
             raise _fail(f"{path}/@netmask", "a netmask is for IPv4; use prefix for IPv6")

@@ -52,7 +52,7 @@ def _uuid(text: str) -> str:
     return str(uuidlib.UUID(text.strip()))
 
 
-def _hex(width: int, limit: int):
+def _hex(width: int, limit: int) -> Conv[int]:
     def parse(text: str) -> int:
         value = int(text, 0)
         if not 0 <= value <= limit:

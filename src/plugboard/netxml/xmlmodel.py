@@ -1,7 +1,8 @@
 """A small declarative XML object model, in the manner of virt-manager's virtinst.
 
-An element class names its tag and lists its fields once; that list drives parsing, formatting
-(in libvirt's order: the list *is* the order), JSON conversion and the JSON schema. Each field
+An element class names its tag and declares each field once, as a class attribute; the fields,
+in their order, drive parsing, formatting (in libvirt's order: the declaration order *is* the
+order), JSON conversion and the JSON schema, and give each value its type. Each field
 converts its own values (yes/no, on/off, integers, addresses). Formatting writes what libvirt's
 virBuffer code writes: two-space indentation, single-quoted attributes, `/>` for empty
 elements, and libvirt's escaping.
@@ -11,27 +12,30 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar, overload
 
 from lxml import etree
 
 from plugboard.netxml.errors import NetworkXMLError
 
-
 # --- value conversion ------------------------------------------------------------------------
+T = TypeVar("T")
+N = TypeVar("N", bound="Node")
+
+
 @dataclass(frozen=True)
-class Conv:
+class Conv(Generic[T]):
     """How one kind of value is read from and written to XML text."""
 
     name: str
-    parse: Callable[[str], Any]
-    format: Callable[[Any], str] = str
+    parse: Callable[[str], T]
+    format: Callable[[T], str] = str
     json_type: str = "string"
     allowed: str = ""
 
 
-def _choice(*values: str) -> Conv:
+def _choice(*values: str) -> Conv[str]:
     def parse(text: str) -> str:
         if text not in values:
             raise ValueError(f"'{text}' is not one of {', '.join(values)}")
@@ -40,7 +44,7 @@ def _choice(*values: str) -> Conv:
     return Conv("choice", parse, allowed=", ".join(values))
 
 
-def _uint(limit: int) -> Conv:
+def _uint(limit: int) -> Conv[int]:
     def parse(text: str) -> int:
         text = text.strip()
         value = int(text, 0) if text.lower().startswith("0x") else int(text)
@@ -51,7 +55,7 @@ def _uint(limit: int) -> Conv:
     return Conv("uint", parse, str, "integer", f"0..{limit}")
 
 
-STR = Conv("string", str)
+STR: Conv[str] = Conv("string", str)
 YESNO = _choice("yes", "no")
 ONOFF = _choice("on", "off")
 UINT = _uint(2**32 - 1)
@@ -78,69 +82,140 @@ def escape(text: str) -> str:
 
 
 # --- fields ------------------------------------------------------------------------------------
-@dataclass
-class Field:
-    """One attribute or child of an element. `key` is the Python name (default: the XML one)."""
+class Field(Generic[T]):
+    """One attribute or child of an element, declared as a class attribute of the element: the
+    attribute's name is the field's key (the Python name), `xml` its XML name (by default the
+    key). The instance holds the value under the key, so reading it costs a plain attribute
+    access; the field itself is seen only on the class. `T` is the value's type."""
 
-    xml: str
-    key: str = ""
-    conv: Conv = STR
+    many: ClassVar[bool] = False
 
-    def __post_init__(self) -> None:
-        self.key = self.key or self.xml
+    def __init__(self, xml: str = "", conv: Conv[Any] = STR) -> None:
+        self.xml = xml
+        self.key = ""
+        self.conv = conv
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.key = name
+        self.xml = self.xml or name
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> Self: ...
+    @overload
+    def __get__(self, obj: object, owner: type) -> T: ...
+    def __get__(self, obj: object | None, owner: type) -> Any:
+        if obj is None:
+            return self
+        raise AttributeError(self.key)  # an instance holds every field's value itself
+
+    if TYPE_CHECKING:  # values are set on the instance; this only tells the type checker
+
+        def __set__(self, obj: object, value: T) -> None: ...
 
 
-@dataclass
-class Attr(Field):
-    pass
+class Attr(Field[T | None]):
+    """An attribute, converted by `conv` (text by default)."""
+
+    @overload
+    def __init__(self: Attr[str], xml: str = "") -> None: ...
+    @overload
+    def __init__(self, xml: str = "", *, conv: Conv[T]) -> None: ...
+    def __init__(self, xml: str = "", *, conv: Conv[Any] = STR) -> None:
+        super().__init__(xml, conv)
 
 
-@dataclass
-class TextElem(Field):
-    """A child element holding only text: `<name>default</name>`; `many`: a list of them."""
+class TextElem(Field[T | None]):
+    """A child element holding only text: `<name>default</name>`."""
 
-    many: bool = False
+    @overload
+    def __init__(self: TextElem[str], xml: str = "") -> None: ...
+    @overload
+    def __init__(self, xml: str = "", *, conv: Conv[T]) -> None: ...
+    def __init__(self, xml: str = "", *, conv: Conv[Any] = STR) -> None:
+        super().__init__(xml, conv)
 
 
-@dataclass
-class Child(Field):
+class TextElems(Field[list[str]]):
+    """Child elements holding only text, as a list."""
+
+    many = True
+
+
+class NodeField(Field[T]):
+    """A child element that is itself a `Node` of class `cls` (by default, its tag's)."""
+
+    def __init__(self, cls: type[Node], xml: str = "") -> None:
+        super().__init__(xml or cls.TAG)
+        self.cls = cls
+
+
+class Child(NodeField[N | None]):
     """One child element, an instance of `cls`."""
 
-    cls: type[Node] | None = None
-    many: bool = False
+    def __init__(self, cls: type[N], xml: str = "") -> None:
+        super().__init__(cls, xml)
 
 
-@dataclass
-class Blob(Field):
-    """A child kept as XML, untouched (`<metadata>`)."""
+class Children(NodeField[list[N]]):
+    """Child elements of one tag, each an instance of `cls`, as a list."""
 
-    many: bool = False
+    many = True
+
+    def __init__(self, cls: type[N], xml: str = "") -> None:
+        super().__init__(cls, xml)
 
 
-@dataclass
-class Others(Blob):
+class RawField(Field[T]):
+    """A child kept as XML (lxml elements), untouched."""
+
+
+class Blob(RawField[etree._Element | None]):
+    """One child kept as XML, untouched (`<metadata>`)."""
+
+
+class Others(RawField[list[etree._Element]]):
     """Every child that no other field declares, kept as it is and in its order: what a model
-    does not manage passes through it byte for byte (`xml` is only a label)."""
+    does not manage passes through it byte for byte."""
 
-    many: bool = True
+    many = True
 
 
 # --- elements ----------------------------------------------------------------------------------
+_CHILD, _TEXT, _BLOB, _KEPT = "child", "text", "blob", "kept"
+# The field, its kind, whether it holds a list, and the Node class of a child element.
+ElemEntry = tuple[Field[Any], str, bool, "type[Node] | None"]
+ElemFormat = tuple[str, str, str, bool, Callable[[Any], str]]  # kind, xml, key, many, format
+
+
 class Node:
-    """An XML element. Subclasses set TAG and FIELDS; instances hold the values by key."""
+    """An XML element. Subclasses set TAG and declare their fields as class attributes, in the
+    order libvirt writes them; instances hold the values by key."""
 
     TAG: ClassVar[str]
-    FIELDS: ClassVar[tuple[Field, ...]] = ()
+    FIELDS: ClassVar[tuple[Field[Any], ...]] = ()
     NSMAP: ClassVar[dict[str, str]] = {}
+    # Worked out once per class from FIELDS (see __init_subclass__).
+    _ATTRS: ClassVar[dict[str, Field[Any]]] = {}
+    _ELEMS: ClassVar[dict[str, ElemEntry]] = {}
+    _OTHERS: ClassVar[str | None] = None
+    _ELEM_FORMATS: ClassVar[tuple[ElemFormat, ...]] = ()
+    _DEFAULTS: ClassVar[dict[str, None]] = {}
+    _LISTS: ClassVar[tuple[str, ...]] = ()
+    _ATTR_FORMATS: ClassVar[tuple[tuple[str, str, Callable[[Any], str]], ...]] = ()
+    _HOOKED: ClassVar[bool] = False
+    _PLAIN_ATTRS: ClassVar[bool] = True
+    _PLAIN_TAG: ClassVar[bool] = True
+    _ALWAYS_INCLUDED: ClassVar[bool] = True
+    _HAS_CHILDREN: ClassVar[bool] = False
 
     def __init__(self, **values: Any) -> None:
         for f in self.FIELDS:
-            default = [] if getattr(f, "many", False) else None
+            default: list[Any] | None = [] if f.many else None
             setattr(self, f.key, values.pop(f.key, default))
         if values:
             raise TypeError(f"{type(self).__name__} has no field {', '.join(values)}")
 
-    __hash__ = None  # mutable, compared by value
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
 
     def __eq__(self, other: object) -> bool:
         return type(other) is type(self) and all(
@@ -159,22 +234,24 @@ class Node:
     # --- parsing ----------------------------------------------------------------------------
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        own = tuple(v for v in vars(cls).values() if isinstance(v, Field))
+        cls.FIELDS = cls.FIELDS + own  # a base element's fields come first
         # Per class, once: what each attribute name and child tag maps to. Parsing then walks
         # the element's own attributes and children, not the whole field list.
         cls._ATTRS = {f.xml: f for f in cls.FIELDS if isinstance(f, Attr)}
         cls._ELEMS = {
-            f.xml: (f, _kind(f), getattr(f, "many", False))
+            f.xml: (f, _kind(f), f.many, f.cls if isinstance(f, NodeField) else None)
             for f in cls.FIELDS
             if not isinstance(f, Attr | Others)
         }
         cls._OTHERS = next((f.key for f in cls.FIELDS if isinstance(f, Others)), None)
         cls._ELEM_FORMATS = tuple(
-            (_kind(f), f.xml, f.key, getattr(f, "many", False), f.conv.format)
+            (_kind(f), f.xml, f.key, f.many, f.conv.format)
             for f in cls.FIELDS
             if not isinstance(f, Attr)
         )
-        cls._DEFAULTS = {f.key: None for f in cls.FIELDS if not getattr(f, "many", False)}
-        cls._LISTS = tuple(f.key for f in cls.FIELDS if getattr(f, "many", False))
+        cls._DEFAULTS = {f.key: None for f in cls.FIELDS if not f.many}
+        cls._LISTS = tuple(f.key for f in cls.FIELDS if f.many)
         cls._ATTR_FORMATS = tuple((f.xml, f.key, f.conv.format) for f in cls._ATTRS.values())
         cls._HOOKED = cls.after_parse is not Node.after_parse
         cls._PLAIN_ATTRS = cls.attributes is Node.attributes
@@ -183,7 +260,7 @@ class Node:
         cls._HAS_CHILDREN = bool(cls._ELEM_FORMATS) or cls.write_children is not Node.write_children
 
     @classmethod
-    def from_element(cls, elem: etree._Element, path: str) -> Node:  # noqa: PLR0912 (hot path)
+    def from_element(cls, elem: etree._Element, path: str) -> Self:  # noqa: PLR0912 (hot path)
         node = cls.__new__(cls)
         values = node.__dict__
         values.update(cls._DEFAULTS)
@@ -191,32 +268,35 @@ class Node:
             values[key] = []
         attrs = cls._ATTRS
         for name, raw in elem.items():
-            f = attrs.get(name)
+            f = attrs.get(str(name))
             if f is None:
                 continue
             if f.conv is STR:
                 values[f.key] = raw
             else:
                 try:
-                    values[f.key] = f.conv.parse(raw)
+                    values[f.key] = f.conv.parse(str(raw))
                 except ValueError:
                     _convert(f, raw, path, f"@{name}")  # raises, with the place
         if (cls._ELEMS or cls._OTHERS) and len(elem):
-            elems, counts = cls._ELEMS, {}
+            elems, counts = cls._ELEMS, dict[str, int]()
             for child in elem:
                 tag = child.tag
+                if not isinstance(tag, str):
+                    continue  # a comment or processing instruction
                 entry = elems.get(tag)
                 if entry is None:
-                    if cls._OTHERS is not None and isinstance(tag, str):  # not a comment
+                    if cls._OTHERS is not None:
                         values[cls._OTHERS].append(_copy(child))
                     continue
-                f, kind, many = entry
+                f, kind, many, node_cls = entry
                 n = counts[tag] = counts.get(tag, 0) + 1
                 if not many and n > 1:
                     continue  # libvirt reads the first one
-                if kind is _CHILD:
+                value: Any
+                if node_cls is not None:
                     name = _prefixed(tag, elem) if tag[0] == "{" else tag
-                    value = f.cls.from_element(child, f"{path}/{name}[{n}]")
+                    value = node_cls.from_element(child, f"{path}/{name}[{n}]")
                 elif kind is _TEXT:
                     text = child.text or ""
                     value = text if f.conv is STR else _convert(f, text, path, f"{f.xml}[{n}]")
@@ -312,19 +392,16 @@ class Node:
             value = getattr(self, f.key)
             if value is None or value == []:
                 continue
-            if isinstance(f, Child):
-                out[f.key] = [v.to_json() for v in value] if f.many else value.to_json()
-            elif isinstance(f, Blob):
-                text = [
-                    etree.tostring(v, encoding="unicode") for v in (value if f.many else [value])
-                ]
-                out[f.key] = text if f.many else text[0]
-            else:
-                out[f.key] = value
+            items = value if f.many else [value]
+            if isinstance(f, NodeField):
+                items = [v.to_json() for v in items]
+            elif isinstance(f, RawField):
+                items = [etree.tostring(v, encoding="unicode") for v in items]
+            out[f.key] = items if f.many else items[0]
         return out
 
     @classmethod
-    def from_json(cls, data: dict[str, Any], path: str = "") -> Node:
+    def from_json(cls, data: dict[str, Any], path: str = "") -> Self:
         path = path or f"/{cls.TAG}"
         if not isinstance(data, dict):
             raise NetworkXMLError(path, "expected an object")
@@ -348,18 +425,14 @@ class Node:
             defs[name] = {}  # break cycles
             props: dict[str, Any] = {}
             for f in cls.FIELDS:
-                if isinstance(f, Child):
-                    ref = {"$ref": f"#/$defs/{f.cls.json_schema(defs)['title']}"}
-                    props[f.key] = {"type": "array", "items": ref} if f.many else ref
+                prop: dict[str, Any]
+                if isinstance(f, NodeField):
+                    prop = {"$ref": f"#/$defs/{f.cls.json_schema(defs)['title']}"}
                 else:
-                    prop: dict[str, Any] = {
-                        "type": "string" if isinstance(f, Blob) else f.conv.json_type
-                    }
+                    prop = {"type": "string" if isinstance(f, RawField) else f.conv.json_type}
                     if f.conv.allowed and f.conv.name == "choice":
                         prop["enum"] = f.conv.allowed.split(", ")
-                    props[f.key] = (
-                        {"type": "array", "items": prop} if getattr(f, "many", False) else prop
-                    )
+                props[f.key] = {"type": "array", "items": prop} if f.many else prop
             defs[name] = {
                 "title": name,
                 "type": "object",
@@ -369,28 +442,27 @@ class Node:
         return {"title": name}
 
 
-_CHILD, _TEXT, _BLOB, _KEPT = "child", "text", "blob", "kept"
-
-
-def _kind(f: Field) -> str:
+def _kind(f: Field[Any]) -> str:
     if isinstance(f, Others):
         return _KEPT
-    return _CHILD if isinstance(f, Child) else _TEXT if isinstance(f, TextElem) else _BLOB
+    if isinstance(f, NodeField):
+        return _CHILD
+    return _BLOB if isinstance(f, Blob) else _TEXT
 
 
-def _from_json(f: Field, value: Any, where: str) -> Any:
+def _from_json(f: Field[Any], value: Any, where: str) -> Any:
     """One field's value from its JSON form (a list for a field of many)."""
-    if getattr(f, "many", False):
+    if f.many:
         if not isinstance(value, list):
             raise NetworkXMLError(where, "expected a list")
         return [_one_from_json(f, v, f"{where}[{i}]") for i, v in enumerate(value, 1)]
     return _one_from_json(f, value, where)
 
 
-def _one_from_json(f: Field, value: Any, where: str) -> Any:
-    if isinstance(f, Child):
+def _one_from_json(f: Field[Any], value: Any, where: str) -> Any:
+    if isinstance(f, NodeField):
         return f.cls.from_json(value, where)
-    if isinstance(f, Blob):
+    if isinstance(f, RawField):
         return _parse_blob(value, where)
     return _convert(f, value, where)
 
@@ -401,7 +473,7 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _convert(f: Field, raw: Any, path: str, where: str = "") -> Any:
+def _convert(f: Field[Any], raw: Any, path: str, where: str = "") -> Any:
     try:
         return f.conv.parse(raw if isinstance(raw, str) else _text(raw))
     except ValueError as err:
@@ -452,7 +524,7 @@ def format_blob(elem: etree._Element, indent: str) -> str:
     return "".join(f"{indent}{line}\n" for line in text.splitlines())
 
 
-def fields_of(cls: type[Node]) -> dict[str, Field]:
+def fields_of(cls: type[Node]) -> dict[str, Field[Any]]:
     return {f.key: f for f in cls.FIELDS}
 
 
@@ -466,13 +538,16 @@ __all__ = [
     "Attr",
     "Blob",
     "Child",
+    "Children",
     "Conv",
     "Field",
     "Node",
+    "NodeField",
     "Others",
+    "RawField",
     "TextElem",
+    "TextElems",
     "choice",
     "escape",
-    "field",
     "uint",
 ]

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def on_commit(session: Session, action: Callable[[], None]) -> None:
+def on_commit(session: Session, action: Callable[[], object]) -> None:
     """Run `action` once the session's transaction has committed, never if it rolls back: what
     lives outside the database (the host connections) follows what the database holds."""
     session.info.setdefault("on_commit", []).append(action)

@@ -1,10 +1,9 @@
 """vNICs: the model, their <interface> XML and metadata record, and the pure planner."""
 
+from plugboard.netxml.model import MACVTAP_MODES, MacvtapMode
 from plugboard.vnic.model import (
-    MACVTAP_MODES,
     MODELS,
     SOURCE_TYPES,
-    MacvtapMode,
     Source,
     SourceType,
     VlanTags,

@@ -116,6 +116,6 @@ def _element(records: dict[str, VnicRecord], namespaced: bool) -> etree._Element
         if record.interface is not None:
             card = etree.fromstring(record.interface.format())
             for element in card.iter(etree.Element):
-                element.tag = tag(element.tag)
+                element.tag = tag(str(element.tag))
             entry.append(card)
     return root

@@ -12,6 +12,8 @@ import hashlib
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, get_args
 
+from plugboard.netxml.model import MacvtapMode
+
 VnicModel = Literal[
     "virtio",
     "e1000",
@@ -31,8 +33,6 @@ SourceType = Literal["network", "bridge", "macvtap", "ovs"]
 SOURCE_TYPES: tuple[SourceType, ...] = get_args(SourceType)
 # The spelling of "macvtap" before plugboard settled on one word; still read, never written.
 DEPRECATED_SOURCE_TYPES = {"direct": "macvtap"}
-MacvtapMode = Literal["bridge", "vepa", "private", "passthrough"]
-MACVTAP_MODES: tuple[MacvtapMode, ...] = get_args(MacvtapMode)
 DEFAULT_MACVTAP_MODE: MacvtapMode = "vepa"
 # How QEMU's side of the card is attached: libvirt can move a live card between sources of
 # the same attachment (a tap on some Linux bridge, a port of some Open vSwitch bridge), not

@@ -57,10 +57,10 @@ def _one(kind: ActionKind, reason: str, keeps_pci: bool = True) -> Plan:
 
 def plan(current: Vnic | None, desired: Vnic | None, vm_running: bool) -> Plan:  # noqa: PLR0911
     """The actions that take `current` to `desired` (None: the vNIC does not exist)."""
-    if current is None and desired is None:
-        return _one("none", "nothing to do")
     if desired is None:
-        return _remove(current, vm_running)
+        return (
+            _remove(current, vm_running) if current is not None else _one("none", "nothing to do")
+        )
     if current is None:
         return _add(desired, vm_running)
     if current == desired:

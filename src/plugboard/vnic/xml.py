@@ -45,8 +45,12 @@ def vnic_name(iface: Interface) -> str:
     alias = iface.alias.name if iface.alias is not None else None
     if alias and alias.startswith(USER_ALIAS):
         return alias[len(USER_ALIAS) :]
-    mac = iface.mac.address if iface.mac is not None else None
-    return ADOPTED + (mac or "").replace(":", "").lower()
+    return ADOPTED + mac_of(iface).replace(":", "")
+
+
+def mac_of(iface: Interface) -> str:
+    """The card's MAC, lower case ("" when it has none yet)."""
+    return ((iface.mac.address if iface.mac is not None else None) or "").lower()
 
 
 def parse_interface(text: str | bytes) -> Interface:
@@ -66,11 +70,10 @@ def vnic_from(iface: Interface, linked_wish: bool | None, plugged: bool) -> Vnic
     linked = iface.link is None or iface.link.state != "down"
     if (source is None or not plugged) and linked_wish is not None:
         linked = linked_wish
-    mac = iface.mac.address if iface.mac is not None else None
     model = iface.model.type if iface.model is not None else None
     return Vnic(
         name=vnic_name(iface),
-        mac=(mac or "").lower(),
+        mac=mac_of(iface),
         model=model or "default",
         source=source,
         plugged=plugged,
@@ -116,7 +119,8 @@ def _limits_from(bandwidth: Bandwidth | None) -> Limits:
 def _tags_from(vlan: Vlan | None) -> VlanTags | None:
     if vlan is None:
         return None
-    return VlanTags(tuple(tag.id for tag in vlan.tags), trunk=vlan.trunk == "yes")
+    tags = tuple(tag.id for tag in vlan.tags if tag.id is not None)
+    return VlanTags(tags, trunk=vlan.trunk == "yes")
 
 
 def interface_for(vnic: Vnic, base: Interface | None = None) -> Interface:
