@@ -354,7 +354,9 @@ class DnsSrv(Node):
     weight = Attr(conv=USHORT)
 
     def after_parse(self, elem: etree._Element, path: str) -> None:
-        for name in ("port", "priority", "weight"):
+        if self.port == 0:  # libvirt refuses it ("invalid DNS SRV port attribute")
+            raise NetworkXMLError(f"{path}/@port", "0 is not a port; give 1-65535 or leave it out")
+        for name in ("priority", "weight"):
             if getattr(self, name) == 0:
                 setattr(self, name, None)  # libvirt writes these only when above 0
 

@@ -253,6 +253,9 @@ def _dns(net: Network) -> None:
             "/network/dns",
             "enable='no' with forwarders, hosts, txt or srv records; drop them or enable DNS",
         )
+    for i, srv in enumerate(dns.srvs if dns is not None else [], 1):
+        if srv.port == 0:  # libvirt refuses it ("invalid DNS SRV port attribute")
+            raise _fail(f"/network/dns/srv[{i}]/@port", "0 is not a port; give 1-65535")
 
 
 def _rates(bandwidth: Bandwidth, path: str) -> None:
