@@ -20,7 +20,8 @@ def _bindir() -> Path:
 
 
 class PostgresServer:
-    def __init__(self) -> None:
+    def __init__(self, fsync: bool = False) -> None:
+        self.fsync = fsync  # off for tests; on to measure what a real server costs
         self.bindir = _bindir()
         self.dir = Path(tempfile.mkdtemp(prefix="plugboard-pg-"))
         self.port = free_port()
@@ -39,9 +40,8 @@ class PostgresServer:
             shutil.chown(self.dir, "postgres", "postgres")
         data = self.dir / "data"
         self._run("initdb", "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync")
-        options = (
-            f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.dir} "
-            "-c fsync=off -c full_page_writes=off"
+        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.dir} " + (
+            "" if self.fsync else "-c fsync=off -c full_page_writes=off"
         )
         self._run(
             "pg_ctl", "-D", str(data), "-l", str(self.dir / "log"), "-o", options, "-w", "start"

@@ -1,6 +1,26 @@
-"""The engine's database: what belongs to no single host (hosts, tokens, the audit log)."""
+"""The engine's database: what belongs to no single host (hosts, tokens, the audit log, the
+operation journal, MAC reservations)."""
 
-from plugboard.store.db import Store, on_commit
-from plugboard.store.models import Event, Host, MacPool, Token
+from plugboard.store.db import Store, StoreInUse, on_commit
+from plugboard.store.models import (
+    Event,
+    Host,
+    MacPool,
+    MacReservation,
+    Operation,
+    Token,
+    VnicNote,
+)
 
-__all__ = ["Event", "Host", "MacPool", "Store", "Token", "on_commit"]
+__all__ = [
+    "Event",
+    "Host",
+    "MacPool",
+    "MacReservation",
+    "Operation",
+    "Store",
+    "StoreInUse",
+    "Token",
+    "VnicNote",
+    "on_commit",
+]

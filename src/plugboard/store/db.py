@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, event, inspect
+from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -53,17 +56,60 @@ def make_engine(url: str) -> Engine:
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    return create_engine(url, pool_pre_ping=True)
+    # Each operation may hold a connection for its advisory lock besides the one it writes
+    # the journal with: room for every host thread of a busy service.
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=40)
+
+
+class StoreInUse(RuntimeError):
+    """Another service process has this SQLite store: replicas need PostgreSQL."""
 
 
 class Store:
-    """One database: `session()` for a unit of work, `migrate()` to bring the schema up."""
+    """One database: `session()` for a unit of work, `migrate()` to bring the schema up,
+    `lock(key)` to serialise work across the service processes that share it."""
 
     def __init__(self, url: str) -> None:
         self.engine = make_engine(url)
         # A file on this machine: a short write may run on the event loop.
         self.local = self.engine.dialect.name == "sqlite"
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._claim: int | None = None
+
+    def claim(self) -> None:
+        """Be the only service on a SQLite file (an exclusive lock on a file beside it, held
+        until `dispose`): SQLite cannot serialise two processes' changes to one VM, nor hand
+        out MACs safely between them. PostgreSQL stores take any number of replicas."""
+        database = self.engine.url.database
+        if not self.local or not database or database == ":memory:":
+            return
+        fd = os.open(f"{database}.serve-lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise StoreInUse(
+                f"another plugboard service uses the SQLite store {database}; stop it, or run "
+                "replicas on PostgreSQL (PLUGBOARD_DATABASE_URL=postgresql://...)"
+            ) from None
+        self._claim = fd
+
+    @contextmanager
+    def lock(self, key: str) -> Iterator[None]:
+        """Hold `key` against every service process on this store: a PostgreSQL advisory lock
+        on a connection kept for the purpose (a process that dies lets go of it). A SQLite
+        store has one process (`claim`): its own threads' locks suffice, nothing is done."""
+        if self.local:
+            yield
+            return
+        number = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": number})
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": number})
+                connection.commit()
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -83,3 +129,6 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._claim is not None:
+            os.close(self._claim)  # lets go of the lock
+            self._claim = None

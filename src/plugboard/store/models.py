@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, String, Text, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -100,3 +110,52 @@ class Template(Base):
     nic_model: Mapped[str] = mapped_column(String(16), default="virtio")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Operation(Base):
+    """The journal: one change of one vNIC, written before its first step and marked as each
+    step completes, so a change interrupted by a crash is finished or rolled back later."""
+
+    __tablename__ = "operations"
+    __table_args__ = (Index("ix_operations_vm", "host", "vm_uuid", "state"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    host: Mapped[str] = mapped_column(String(64))
+    vm_uuid: Mapped[str] = mapped_column(String(36))
+    vm_name: Mapped[str] = mapped_column(String(64))
+    vnic: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # add, change, remove
+    before: Mapped[dict | None] = mapped_column(JSON, default=None)  # the vNIC as it was
+    desired: Mapped[dict | None] = mapped_column(JSON, default=None)  # the vNIC as asked
+    steps: Mapped[list] = mapped_column(JSON)  # each step's kind and arguments, in order
+    done: Mapped[int] = mapped_column(Integer, default=0)  # steps known to be completed
+    state: Mapped[str] = mapped_column(String(16))  # running, done, rolled-back, attention
+    detail: Mapped[str | None] = mapped_column(Text, default=None)
+    owner: Mapped[str] = mapped_column(String(64))  # the service process that ran it
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class VnicNote(Base):
+    """What plugboard knows of a vNIC besides libvirt: how it last left it (`baseline`, to
+    tell changes made outside plugboard), and whether its tap lost its network."""
+
+    __tablename__ = "vnic_notes"
+    host: Mapped[str] = mapped_column(String(64), primary_key=True)
+    vm_uuid: Mapped[str] = mapped_column(String(36), primary_key=True)
+    vnic: Mapped[str] = mapped_column(String(64), primary_key=True)
+    baseline: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # None: added outside
+    drift: Mapped[str | None] = mapped_column(Text, default=None)  # as last recorded
+    disconnected: Mapped[str | None] = mapped_column(Text, default=None)  # why, if it is
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class MacReservation(Base):
+    """A MAC handed to a vNIC: the primary key makes two service processes that pick the same
+    free MAC at once collide in the store, not on the wire."""
+
+    __tablename__ = "mac_reservations"
+    mac: Mapped[str] = mapped_column(String(17), primary_key=True)
+    host: Mapped[str] = mapped_column(String(64))
+    vm_uuid: Mapped[str] = mapped_column(String(36))
+    vnic: Mapped[str] = mapped_column(String(64))
+    reserved_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
