@@ -61,6 +61,12 @@ class Settings(BaseSettings):
     reconnect_max_delay: float = Field(
         30.0, gt=0, description="Longest wait between reconnect attempts."
     )
+    reconcile_interval: float = Field(
+        15.0,
+        gt=0,
+        le=3600,
+        description="Seconds between full reads of each host (repairing missed events).",
+    )
     hotunplug_timeout: float = Field(
         30.0, gt=0, le=600, description="Seconds a guest has to release a hot-unplugged card."
     )

@@ -128,11 +128,13 @@ class LibvirtDomain(_Calls):
             if err.get_error_code() != libvirt.VIR_ERR_DEVICE_MISSING:
                 raise translate(err, self._conn, self.host) from err
 
-    def set_metadata(self, xml: str | None, key: str, uri: str, *, config: bool) -> None:
+    def set_metadata(
+        self, xml: str | None, key: str, uri: str, *, config: bool, live: bool = True
+    ) -> None:
         """Replace (or, with None, remove) the metadata element of namespace `uri`."""
         with self._calling():
             self._dom.setMetadata(
-                libvirt.VIR_DOMAIN_METADATA_ELEMENT, xml, key, uri, _where(True, config)
+                libvirt.VIR_DOMAIN_METADATA_ELEMENT, xml, key, uri, _where(live, config)
             )
 
     def create(self) -> None:

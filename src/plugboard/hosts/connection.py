@@ -22,6 +22,7 @@ from typing import TypeVar
 import libvirt
 
 from plugboard.errors import HostError, HostTimeout, HostUnreachable
+from plugboard.hosts import feed
 from plugboard.hosts.adapter import Libvirt
 from plugboard.hosts.errors import error_message, translate
 from plugboard.hosts.events import ensure_event_loop
@@ -30,14 +31,6 @@ from plugboard.hosts.model import HostEvent, HostInfo, HostState
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 Connector = Callable[[str], libvirt.virConnect]
-
-EventSink = Callable[[HostEvent], None]
-NETWORK_EVENTS = {
-    libvirt.VIR_NETWORK_EVENT_DEFINED: "defined",
-    libvirt.VIR_NETWORK_EVENT_UNDEFINED: "undefined",
-    libvirt.VIR_NETWORK_EVENT_STARTED: "started",
-    libvirt.VIR_NETWORK_EVENT_STOPPED: "stopped",
-}
 
 
 def _version(number: int) -> str:
@@ -66,14 +59,14 @@ class HostConnection:
         workers: int = 4,
         call_timeout: float = 30.0,
         reconnect_max_delay: float = 30.0,
-        on_event: EventSink | None = None,
+        subscribers: feed.Subscribers | None = None,
     ) -> None:
         self.name = name
         self.uri = uri
         self._connector = connector
         self._call_timeout = call_timeout
         self._max_delay = reconnect_max_delay
-        self._on_event = on_event
+        self._subscribers = subscribers or feed.Subscribers()
         self._pool = concurrent.futures.ThreadPoolExecutor(workers, f"libvirt-{name}")
         self._lock = threading.Lock()
         self._conn: libvirt.virConnect | None = None
@@ -177,37 +170,35 @@ class HostConnection:
             self._mark_unreachable(error_message(err))
             raise HostUnreachable(f"host '{self.name}' is unreachable: {self.error}") from err
         conn.registerCloseCallback(self._on_close, None)
-        if self._on_event is not None:
-            try:
-                conn.networkEventRegisterAny(
-                    None, libvirt.VIR_NETWORK_EVENT_ID_LIFECYCLE, self._network_event, None
-                )
-            except libvirt.libvirtError as err:  # a driver without events: reads still work
-                log.warning("host %s: no network events: %s", self.name, error_message(err))
+        feed.register(conn, self.name, self._event)
         self._conn, self.info = conn, info
         self.state, self.error = HostState.CONNECTED, None
         self.connected_since = datetime.now(UTC)
         log.info("host %s: connected to %s", self.name, self.uri)
+        self._event(HostEvent(self.name, "host", self.name, "connected"))
         return conn
 
-    def _network_event(
-        self, _conn, net: libvirt.virNetwork, event: int, _detail: int, _opaque
-    ) -> None:
-        """libvirt says a network was defined, undefined, started or stopped: by plugboard or
-        by anyone else (virsh, virt-manager)."""
-        found = HostEvent(
-            self.name, "network", net.name(), NETWORK_EVENTS.get(event, f"event {event}")
-        )
-        # Recorded on this host's threads: libvirt's event loop thread must not wait for I/O.
-        self._submit(self._deliver, found)
+    # --- the event feed ----------------------------------------------------------------
+    def subscribe(self, subscriber: feed.Subscriber) -> None:
+        self._subscribers.subscribe(subscriber)
 
-    def _deliver(self, event: HostEvent) -> None:
-        if self._on_event is None:
-            return
+    def tick(self) -> None:
+        """Tell the subscribers it is time for a full read (when the host is connected)."""
+        if self.state is HostState.CONNECTED:
+            self._event(HostEvent(self.name, "host", self.name, "tick"))
+
+    def _event(self, event: HostEvent) -> None:
+        # Handed to this host's threads: libvirt's event loop thread must not wait for I/O.
+        for subscriber in self._subscribers.all():
+            self._submit(self._publish, subscriber, event)
+
+    def _publish(self, subscriber: feed.Subscriber, event: HostEvent) -> None:
         try:
-            self._on_event(event)
-        except Exception:  # a failing sink must not end the host's threads
-            log.exception("host %s: recording %s failed", self.name, event)
+            self._run(lambda lv: subscriber(event, lv))
+        except HostUnreachable as err:  # gone (or removed) meanwhile: the next connect reads all
+            log.info("host %s: %s not delivered: %s", self.name, event.what, err.detail)
+        except Exception:  # a failing subscriber must not end the host's threads
+            log.exception("host %s: a subscriber failed on %s", self.name, event)
 
     # --- losing and regaining the connection ---------------------------------------------
     def _on_close(self, conn: libvirt.virConnect, reason: int, _opaque) -> None:

@@ -22,12 +22,18 @@ class HostState(enum.StrEnum):
 
 @dataclass(frozen=True)
 class HostEvent:
-    """Something libvirt reported about an object on a host."""
+    """Something that happened on a host: libvirt's word about a network or a domain (by
+    plugboard or anyone else: virsh, virt-manager, the guest itself), or the feed's own news
+    of the host (connected again; time for a full read)."""
 
     host: str
-    kind: str  # "network"
-    name: str
-    what: str  # "defined", "undefined", "started", "stopped"
+    kind: str  # network, domain or host
+    name: str  # the network's or domain's name; the host's for host events
+    # network: defined, undefined, started, stopped; domain: defined, undefined, started,
+    # stopped, device-added, device-removed, device-removal-failed; host: connected, tick
+    what: str
+    uuid: str | None = None  # a domain's
+    device: str | None = None  # the alias of a domain's device (ua-nic1, net0, ...)
 
 
 @dataclass(frozen=True)

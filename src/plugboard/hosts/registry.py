@@ -8,7 +8,8 @@ from typing import Any
 import libvirt
 
 from plugboard.errors import HostNotFound
-from plugboard.hosts.connection import Connector, EventSink, HostConnection
+from plugboard.hosts import feed
+from plugboard.hosts.connection import Connector, HostConnection
 
 
 class HostRegistry:
@@ -19,17 +20,32 @@ class HostRegistry:
         workers: int = 4,
         call_timeout: float = 30.0,
         reconnect_max_delay: float = 30.0,
-        on_event: EventSink | None = None,
+        tick_interval: float = 15.0,
     ) -> None:
         self._connector = connector or libvirt.open
+        self.subscribers = feed.Subscribers()
         self._options: dict[str, Any] = {
-            "on_event": on_event,
+            "subscribers": self.subscribers,
             "workers": workers,
             "call_timeout": call_timeout,
             "reconnect_max_delay": reconnect_max_delay,
         }
         self._hosts: dict[str, HostConnection] = {}
         self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._ticker = threading.Thread(
+            target=self._tick, args=(tick_interval,), name="host-ticks", daemon=True
+        )
+        self._ticker.start()
+
+    def subscribe(self, subscriber: feed.Subscriber) -> None:
+        """Hear every host's feed (hosts added later too)."""
+        self.subscribers.subscribe(subscriber)
+
+    def _tick(self, interval: float) -> None:
+        while not self._stopped.wait(interval):
+            for host in self.all():
+                host.tick()
 
     def make(self, name: str, uri: str) -> HostConnection:
         """A connection for a host, not yet registered (nothing opens until it is used)."""
@@ -66,6 +82,7 @@ class HostRegistry:
             connection.close()
 
     def close(self) -> None:
+        self._stopped.set()
         with self._lock:
             connections, self._hosts = list(self._hosts.values()), {}
         for connection in connections:
