@@ -16,7 +16,8 @@ from tests.harness import GuestFactory, NetworkFactory, TestHost
 from tests.harness.postgres import PostgresServer
 from tests.harness.service import ServiceFactory
 
-INTEGRATION = Path(__file__).parent / "integration"
+# Suites that need real test hosts.
+INTEGRATION = (Path(__file__).parent / "integration", Path(__file__).parent / "faults")
 
 # CI runs the property tests on a fixed sequence of examples, so a red run can be repeated;
 # local runs draw new examples each time and keep exploring.
@@ -27,7 +28,7 @@ if os.environ.get("CI"):
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if INTEGRATION in Path(item.fspath).parents:
+        if any(suite in Path(item.fspath).parents for suite in INTEGRATION):
             item.add_marker(pytest.mark.integration)
 
 

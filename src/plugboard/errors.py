@@ -187,6 +187,14 @@ class CannotRemoveActiveDevice(Conflict):
     title = "Cannot remove a plugged network interface of a running VM."
 
 
+class OperationPending(Conflict):
+    """An interrupted change of this vNIC could not be recovered yet (see `operation`).
+    plugboard retries when the host reconnects; look at the audit log, then retry."""
+
+    code = "OPERATION_PENDING"
+    title = "An interrupted change of this vNIC is pending."
+
+
 class MacAddressInUse(Conflict):
     code = "MAC_ADDRESS_IN_USE"
     title = "MAC address in use."

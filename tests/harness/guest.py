@@ -333,6 +333,12 @@ class GuestFactory:
             guest.wait_ready()
         return guest
 
+    def refresh(self) -> None:
+        """Look each guest's domain up again on the host's (re)opened connection: after its
+        libvirtd restarted, the old handles are dead."""
+        for guest in self.booted:
+            guest.dom = self.host.conn.lookupByName(guest.name)
+
     def cleanup(self) -> None:
         for guest in reversed(self.booted):
             guest.agent.close()

@@ -100,6 +100,12 @@ class NetworkFactory:
         self.made.append(made)
         return made
 
+    def refresh(self) -> None:
+        """Look each network up again on the host's (re)opened connection (after its libvirtd
+        restarted, the old handles are dead)."""
+        for made in self.made:
+            made.net = self.host.conn.networkLookupByName(made.name)
+
     def cleanup(self) -> None:
         for made in reversed(self.made):
             try:

@@ -90,9 +90,13 @@ class ServiceFactory:
         self._servers: list[tuple[uvicorn.Server, threading.Thread]] = []
 
     def settings(self, **overrides) -> Settings:
+        """Each service its own store and config directory (a SQLite store has one service
+        process at a time); `restart` starts one again on the same."""
+        n = len(self.made)
+        suffix = f"-{n}" if n else ""
         values = {
-            "database_url": f"sqlite:///{self.directory / 'plugboard.db'}",
-            "config_dir": self.directory / "config",
+            "database_url": f"sqlite:///{self.directory / f'plugboard{suffix}.db'}",
+            "config_dir": self.directory / f"config{suffix}",
             "local_uri": "test:///default",
             "host_call_timeout": 10.0,
         }
@@ -104,6 +108,14 @@ class ServiceFactory:
         service = Service(settings, app, TestClient(app))
         self.made.append(service)
         return service
+
+    def restart(self, service: Service, **overrides) -> Service:
+        """The service stopped and started again on the same store (a SQLite store has one
+        service process at a time)."""
+        service.app.state.services.close()
+        old = service.settings
+        return self.make(database_url=old.database_url.get_secret_value(),
+                         config_dir=old.config_dir, **overrides)  # fmt: skip
 
     def serve(self, **overrides) -> Service:
         """The service on a real port of 127.0.0.1 (for the CLI), in a thread."""

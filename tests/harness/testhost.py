@@ -53,8 +53,13 @@ class TestHost:
         _script("down", self.name)
 
     def restart_libvirtd(self) -> None:
-        """Restart the host's libvirtd; guests and dnsmasq keep running."""
+        """Restart the host's libvirtd; guests and dnsmasq keep running. The harness's own
+        connection is opened again on next use (`conn`; handles from the old one are dead)."""
         _script("restart", self.name)
+        if self._conn is not None:
+            with contextlib.suppress(libvirt.libvirtError):
+                self._conn.close()
+            self._conn = None
 
     def ovs(self) -> str:
         """Start Open vSwitch in the host (once); its OVSDB endpoint."""

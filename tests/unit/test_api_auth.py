@@ -72,7 +72,7 @@ def test_first_start_writes_the_admin_token_0600_and_later_starts_reuse_it(servi
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
     assert secret.startswith("pb_")
 
-    second = services.make()
+    second = services.restart(first)
     assert token_file.read_text() == secret
     assert [t["name"] for t in second.get("/tokens").json()] == ["admin"]
     assert second.get("/hosts").status_code == 200
@@ -81,7 +81,7 @@ def test_first_start_writes_the_admin_token_0600_and_later_starts_reuse_it(servi
 def test_a_lost_token_file_gets_a_new_admin_token(services):
     first = services.make()
     first.settings.token_file.unlink()
-    second = services.make()
+    second = services.restart(first)
     assert [t["name"] for t in second.get("/tokens").json()] == ["admin", "admin-2"]
 
 

@@ -25,6 +25,7 @@ from plugboard.api.routes import (
 )
 from plugboard.engine import audit
 from plugboard.engine.hosts import load_hosts
+from plugboard.engine.reconcile import Reconciler
 from plugboard.engine.tokens import ensure_admin_token
 from plugboard.hosts.connection import Connector
 from plugboard.hosts.registry import HostRegistry
@@ -37,17 +38,22 @@ CHANGES = {"POST", "PUT", "PATCH", "DELETE"}
 def start_services(settings: Settings, connector: Connector | None = None) -> Services:
     """Migrate the store, make sure an admin token exists, load the hosts."""
     store = Store(settings.database_url.get_secret_value())
+    store.claim()
     store.migrate()
     registry = HostRegistry(
         connector,
         workers=settings.host_workers,
         call_timeout=settings.host_call_timeout,
         reconnect_max_delay=settings.reconnect_max_delay,
-        on_event=lambda event: audit.record_host_event(store, event),
+        tick_interval=settings.reconcile_interval,
     )
+    registry.subscribe(audit.recorder(store))
+    registry.subscribe(Reconciler(store, settings.hotunplug_timeout))
     with store.session() as db:
         ensure_admin_token(db, settings.token_file)
         load_hosts(db, registry, settings.local_uri, settings.local_domain_type)
+    for host in registry.all():  # recovery and events start with the connection
+        host.start_connecting()
     return Services(settings, store, registry)
 
 

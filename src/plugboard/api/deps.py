@@ -95,6 +95,13 @@ CurrentUser = Annotated[Principal, Depends(principal)]
 Admin = Annotated[Principal, Depends(admin)]
 
 
+async def store_of(svc: ServicesDep) -> Store:
+    return svc.store
+
+
+StoreDep = Annotated[Store, Depends(store_of)]
+
+
 async def host_of(host: Name, svc: ServicesDep) -> HostConnection:
     return svc.registry.get(host)
 

@@ -150,6 +150,26 @@ class VnicOut(BaseModel):
     pci_address: str | None = Field(description="domain:bus:slot.function, as the guest sees it")
     ips: list[str] = Field(description="From the network's DHCP leases")
     etag: str = Field(description="Send as If-Match to change only what you read")
+    connected: bool | None = Field(
+        None,
+        description="A running card's tap is on its network (false after the network "
+        "restarted and it could not be put back: `disconnected` says why; a change to its "
+        "own network repairs it); null when not running or not wired",
+    )
+    disconnected: str | None = Field(None, description="Why the tap is off its network")
+    pending_operation: str | None = Field(
+        None,
+        description="An interrupted change of this vNIC, not yet finished or rolled back "
+        "(changes get 409 OPERATION_PENDING until it is)",
+    )
+    needs_attention: str | None = Field(
+        None, description="Why its state is uncertain (an undo failed); cleared by a change"
+    )
+    drift: str | None = Field(
+        None,
+        description="A change made outside plugboard (virsh, ...), against how plugboard last "
+        "left it; a change of the vNIC (even to how it is) takes it as plugboard's own",
+    )
 
     @classmethod
     def from_state(cls, state: VnicState) -> VnicOut:
@@ -161,6 +181,11 @@ class VnicOut(BaseModel):
             pci_address=state.pci_address,
             ips=state.ips,
             etag=state.etag,
+            connected=state.connected,
+            disconnected=state.disconnected,
+            pending_operation=state.pending_operation,
+            needs_attention=state.needs_attention,
+            drift=state.drift,
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import func, insert, select
@@ -45,6 +46,31 @@ def record(
             duration_ms=duration_ms,
         )
     )
+
+
+def recorder(store: Store) -> Callable[[HostEvent, object], None]:
+    """The audit log's subscription to the hosts' event feeds."""
+
+    def on_event(event: HostEvent, _lv: object) -> None:
+        if event.kind == "network":
+            record_host_event(store, event)
+
+    return on_event
+
+
+def note(store: Store, *, target: str, action: str, result: str, detail: str) -> None:
+    """What plugboard did or saw by itself (recovery, reconcile), by 'plugboard'."""
+    with store.session() as db:
+        record(
+            db,
+            actor="plugboard",
+            action=action,
+            target=target,
+            status=0,
+            result=result,
+            duration_ms=0.0,
+            detail=detail,
+        )
 
 
 def record_host_event(store: Store, event: HostEvent) -> None:

@@ -30,6 +30,13 @@ class VnicState:
     target_dev: str | None = None
     pci_address: str | None = None
     ips: list[str] = field(default_factory=list)
+    # What the store adds (plugboard.engine.vnic_notes): an interrupted change not recovered
+    # yet, an uncertain state, a change made outside plugboard, a tap off its network.
+    pending_operation: str | None = None
+    needs_attention: str | None = None
+    drift: str | None = None
+    connected: bool | None = None
+    disconnected: str | None = None
 
     @property
     def etag(self) -> str:
@@ -47,9 +54,16 @@ class VmState:
 
 
 def read_vm(
-    dom: LibvirtDomain, running: bool | None = None, persistent: bool | None = None
+    dom: LibvirtDomain,
+    running: bool | None = None,
+    persistent: bool | None = None,
+    *,
+    definition: bool = False,
 ) -> VmState:
-    """The VM's vNICs as libvirt has them (`running`, `persistent`: already known)."""
+    """The VM's vNICs as libvirt has them (`running`, `persistent`: already known). With
+    `definition`, a running VM's definition is read too: a card it holds that the running VM
+    has lost (a crash between an unplug and its undo, say) is shown, unplugged, for
+    attention."""
     persistent = dom.is_persistent() if persistent is None else persistent
     root = dom.tree()
     if running is None:
@@ -68,7 +82,23 @@ def read_vm(
                 iface=record.interface,
                 pci_address=pci_address(record.interface),
             )
+    if definition and running and persistent:
+        _lost(dom, vnics)
     return VmState(dom, running, persistent, root, records, vnics)
+
+
+LOST = "in the VM's definition but not in the running VM: plug it in (plugged: true)"
+
+
+def _lost(dom: LibvirtDomain, vnics: dict[str, VnicState]) -> None:
+    for element in dom.tree(inactive=True).iterfind("./devices/interface"):
+        iface = interface_of(element)
+        name = vnic_name(iface)
+        if name not in vnics:
+            vnic = vnic_from(iface, None, plugged=False)
+            vnics[name] = VnicState(
+                vnic, iface, pci_address=pci_address(iface), needs_attention=LOST
+            )
 
 
 def _plugged(iface: Interface, records: dict[str, VnicRecord], running: bool) -> VnicState:
@@ -92,6 +122,9 @@ def _running_attachment(iface: Interface, target_dev: str) -> Attachment:
 
 
 def find_vnic(state: VmState, name: str) -> VnicState:
+    """The vNIC `name`; on a running VM, also one its definition holds and it has lost."""
+    if name not in state.vnics and state.running and state.persistent:
+        _lost(state.dom, state.vnics)
     try:
         return state.vnics[name]
     except KeyError:

@@ -11,12 +11,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from plugboard.engine import macpool, templates
+from plugboard.engine import journal, macpool, templates
 from plugboard.engine.hosts import get_host
-from plugboard.engine.locks import MAC_LOCK, vm_lock
+from plugboard.engine.locks import MAC_LOCK, holding
 from plugboard.engine.sources import ensure_blackhole, resolve
 from plugboard.engine.vm_spec import VmSpec, check_boot, domain_xml
 from plugboard.engine.vm_state import VnicState, read_vm
+from plugboard.engine.vnic_notes import annotate
 from plugboard.engine.vnics import next_name
 from plugboard.errors import (
     InvalidInput,
@@ -29,6 +30,7 @@ from plugboard.hosts.adapter import Libvirt, LibvirtDomain
 from plugboard.hosts.connection import HostConnection
 from plugboard.hosts.errors import refused_as
 from plugboard.hosts.registry import HostRegistry
+from plugboard.store import Store
 from plugboard.vnic import Vnic
 from plugboard.vnic.xml import BLACKHOLE
 
@@ -73,8 +75,18 @@ def list_vms(host: HostConnection) -> list[VmView]:
     return host.call(read)
 
 
-def get_vm(host: HostConnection, name: str) -> VmView:
-    return host.call(lambda lv: _view(lv.domain(name)))
+def get_vm(host: HostConnection, store: Store, name: str) -> VmView:
+    """One VM, its vNICs with what the store adds to them."""
+
+    def read(lv: Libvirt) -> VmView:
+        dom = lv.domain(name)
+        view = _view(dom)
+        state = read_vm(dom, definition=True)
+        annotate(store, host.name, state, journal.vm_notes(store, host.name, dom.uuid))
+        view.vnics = list(state.vnics.values())
+        return view
+
+    return host.call(read)
 
 
 # --- creating ----------------------------------------------------------------------------------
@@ -119,6 +131,7 @@ def spec_for(db: Session, registry: HostRegistry, host: str, req: VmRequest) -> 
 
 def create_vm(
     db: Session,
+    store: Store,
     registry: HostRegistry,
     host: HostConnection,
     req: VmRequest,
@@ -131,16 +144,38 @@ def create_vm(
     pool = macpool.get_pool(db)
     with MAC_LOCK:
         scan = macpool.macs_in_use(registry)
-        view = host.call(lambda lv: _create(lv, spec, pool, scan.macs, start))
+        scan.macs |= journal.reserved_macs(store)
+        view = host.call(lambda lv: _create(lv, store, host.name, spec, pool, scan.macs, start))
     return VmCreated(view, scan.unchecked_hosts)
 
 
-def _create(lv: Libvirt, spec: VmSpec, pool: macpool.Pool, in_use: set[str], start: bool) -> VmView:
+def _create(
+    lv: Libvirt,
+    store: Store,
+    host: str,
+    spec: VmSpec,
+    pool: macpool.Pool,
+    in_use: set[str],
+    start: bool,
+) -> VmView:
     if lv.has_domain(spec.name):
         raise VmExists(f"a VM '{spec.name}' exists on this host")
     vnics = _vnics(lv, spec.vnics, pool, in_use)
     if any(v.source is None for v in vnics):
         ensure_blackhole(lv)
+    key = f"new:{spec.name}"
+    if not pool.allow_duplicates:
+        journal.reserve_macs(store, host, key, {v.name: v.mac for v in vnics})
+    try:
+        dom = _define(lv, spec, vnics, start)
+    except BaseException:
+        journal.rekey(store, host, key, None)
+        raise
+    journal.rekey(store, host, key, dom.uuid)
+    return _view(dom)
+
+
+def _define(lv: Libvirt, spec: VmSpec, vnics: list[Vnic], start: bool) -> LibvirtDomain:
     with refused_as(lambda words: InvalidInput(f"libvirt refused the VM: {words}")):
         dom = lv.define_domain(domain_xml(spec, vnics))
     if start:
@@ -150,7 +185,7 @@ def _create(lv: Libvirt, spec: VmSpec, pool: macpool.Pool, in_use: set[str], sta
         except PlugboardError:
             _undefine_half_made(dom)
             raise
-    return _view(dom)
+    return dom
 
 
 def _undefine_half_made(dom: LibvirtDomain) -> None:
@@ -191,6 +226,7 @@ def _mac(asked: str | None, vnics: list[Vnic], pool: macpool.Pool, taken: set[st
 # --- lifecycle ---------------------------------------------------------------------------------
 def _act(
     host: HostConnection,
+    store: Store,
     name: str,
     action: Callable[[Libvirt, LibvirtDomain], None],
     failure: str,
@@ -198,7 +234,7 @@ def _act(
 ) -> VmView:
     def run(lv: Libvirt) -> VmView:
         dom = lv.domain(name)
-        with vm_lock(host.name, dom.uuid):
+        with holding(store, host.name, dom.uuid):
             with refused_as(lambda words: VmStateConflict(f"VM '{name}' {failure}: {words}")):
                 action(lv, dom)
             return _view(dom)
@@ -214,22 +250,22 @@ def _start(lv: Libvirt, dom: LibvirtDomain) -> None:
     dom.create()
 
 
-def start_vm(host: HostConnection, name: str) -> VmView:
-    return _act(host, name, _start, "could not start", timeout=120)
+def start_vm(host: HostConnection, store: Store, name: str) -> VmView:
+    return _act(host, store, name, _start, "could not start", timeout=120)
 
 
-def shutdown_vm(host: HostConnection, name: str) -> VmView:
-    return _act(host, name, lambda _lv, dom: dom.shutdown(), "could not be shut down")
+def shutdown_vm(host: HostConnection, store: Store, name: str) -> VmView:
+    return _act(host, store, name, lambda _lv, dom: dom.shutdown(), "could not be shut down")
 
 
-def destroy_vm(host: HostConnection, name: str) -> VmView:
-    return _act(host, name, lambda _lv, dom: dom.destroy(), "could not be stopped")
+def destroy_vm(host: HostConnection, store: Store, name: str) -> VmView:
+    return _act(host, store, name, lambda _lv, dom: dom.destroy(), "could not be stopped")
 
 
-def delete_vm(host: HostConnection, name: str, *, force: bool = False) -> None:
+def delete_vm(host: HostConnection, store: Store, name: str, *, force: bool = False) -> None:
     def delete(lv: Libvirt) -> None:
         dom = lv.domain(name)
-        with vm_lock(host.name, dom.uuid):
+        with holding(store, host.name, dom.uuid):
             if dom.is_active():
                 if not force:
                     raise VmStateConflict(
@@ -238,5 +274,6 @@ def delete_vm(host: HostConnection, name: str, *, force: bool = False) -> None:
                 dom.destroy()
             if dom.is_persistent():
                 dom.undefine()
+            journal.forget_vm(store, host.name, dom.uuid)
 
     host.call(delete)

@@ -1,9 +1,12 @@
 """vNICs of VMs: read, add, change, remove — desired -> plan -> apply -> verify.
 
-libvirt holds every vNIC (plugboard.engine.vm_state reads them). A change is planned
-(plugboard.vnic.planner), carried out with undo (plugboard.engine.executor) and verified,
-with the VM's lock held; a live re-wire is then announced (plugboard.engine.announce). A new
-MAC is checked against every registered host first, with MAC_LOCK held.
+libvirt holds every vNIC (plugboard.engine.vm_state reads them); the store adds what libvirt
+cannot say (plugboard.engine.vnic_notes). A change is planned (plugboard.vnic.planner) and
+carried out by the executor (plugboard.engine.executor): journaled, step by step, undone on
+failure, verified. It runs with the VM's lock held (plugboard.engine.locks), after recovery of
+any change of the VM that was interrupted; a live re-wire is then announced
+(plugboard.engine.announce). A new MAC is checked against every registered host and reserved
+in the store.
 """
 
 from __future__ import annotations
@@ -13,20 +16,32 @@ from collections.abc import Callable, Container
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from plugboard.engine import announce, macpool
-from plugboard.engine.executor import apply_change, verify, verify_or_undo
-from plugboard.engine.locks import MAC_LOCK, vm_lock
-from plugboard.engine.sources import resolve, resolve_current
+from plugboard.engine import announce, journal, macpool
+from plugboard.engine.executor import execute, steps_for
+from plugboard.engine.locks import MAC_LOCK, holding
+from plugboard.engine.recovery import recover_vm
+from plugboard.engine.sources import ensure_blackhole, resolve, resolve_current
+from plugboard.engine.steps import StepContext
 from plugboard.engine.vm_state import VmState, VnicState, add_ips, find_vnic, read_vm
-from plugboard.errors import CannotRemoveActiveDevice, PreconditionFailed, VnicExists
+from plugboard.engine.vnic_notes import annotate
+from plugboard.errors import (
+    CannotRemoveActiveDevice,
+    HostUnreachable,
+    MacAddressInUse,
+    OperationPending,
+    PlugboardError,
+    PreconditionFailed,
+    VnicExists,
+)
 from plugboard.hosts.adapter import Libvirt
 from plugboard.hosts.connection import HostConnection
 from plugboard.hosts.registry import HostRegistry
 from plugboard.store import Store
 from plugboard.vnic import Plan, PlanError, Vnic, VnicEdit, plan
-from plugboard.vnic.model import Attachment
+from plugboard.vnic.model import Attachment, vnic_to_json
 
 REMOVE_TIMEOUT = 60.0
+ALLOCATION_TRIES = 16  # another process may take the MAC picked: the next free one is tried
 
 
 @dataclass
@@ -42,45 +57,95 @@ class VnicChange:
     announce: str | None = None  # the QMP command that announces the guest afterwards
 
 
-Work = Callable[[Libvirt, VmState], VnicChange]
+@dataclass
+class LockedVm:
+    """A VM with its lock held, for one change: libvirt, the VM as it is, and what the store
+    knows of it; `step_notes` gathers what the steps have to say."""
+
+    lv: Libvirt
+    store: Store
+    host: str
+    state: VmState
+    notes: journal.VmNotes
+    hotunplug_timeout: float
+    step_notes: list[str] = field(default_factory=list)
+
+    def context(self) -> StepContext:
+        return StepContext(
+            self.lv, self.state.dom, self.state.persistent, self.hotunplug_timeout, self.step_notes
+        )
+
+    def entry(self, kind: str, before: Vnic | None, desired: Vnic | None) -> journal.Entry:
+        name = (desired or before).name  # type: ignore[union-attr]
+        return journal.Entry.new(
+            self.host,
+            self.state.dom.uuid,
+            self.state.dom.name,
+            name,
+            kind,
+            before=vnic_to_json(before) if before is not None else None,
+            desired=vnic_to_json(desired) if desired is not None else None,
+            steps=[],
+        )
+
+
+Work = Callable[[LockedVm], VnicChange]
 
 
 # --- reading ---------------------------------------------------------------------------------
-def list_vnics(host: HostConnection, vm: str) -> list[VnicState]:
-    def read(lv: Libvirt) -> list[VnicState]:
-        state = read_vm(lv.domain(vm))
-        add_ips(lv, state)
-        return list(state.vnics.values())
-
-    return host.call(read)
+def list_vnics(host: HostConnection, store: Store, vm: str) -> list[VnicState]:
+    return host.call(lambda lv: list(_read(lv, store, host.name, vm).vnics.values()))
 
 
-def get_vnic(host: HostConnection, vm: str, name: str) -> VnicState:
-    def read(lv: Libvirt) -> VnicState:
-        state = read_vm(lv.domain(vm))
-        add_ips(lv, state)
-        return find_vnic(state, name)
+def get_vnic(host: HostConnection, store: Store, vm: str, name: str) -> VnicState:
+    return host.call(lambda lv: find_vnic(_read(lv, store, host.name, vm), name))
 
-    return host.call(read)
+
+def _read(lv: Libvirt, store: Store, host: str, vm: str) -> VmState:
+    state = read_vm(lv.domain(vm), definition=True)
+    add_ips(lv, state)
+    annotate(store, host, state, journal.vm_notes(store, host, state.dom.uuid))
+    return state
 
 
 # --- changing --------------------------------------------------------------------------------
-def _locked(host: HostConnection, vm: str, work: Work) -> Callable[[Libvirt], VnicChange]:
-    """`work` on the VM as it is now, with the VM's lock held (run on the host's threads);
-    then the announcement, if the change asks for one."""
+def _locked(
+    host: HostConnection, store: Store, vm: str, work: Work, timeout: float
+) -> Callable[[Libvirt], VnicChange]:
+    """`work` on the VM as it is now, with the VM's lock held (run on the host's threads),
+    after recovery of the VM's interrupted changes; then the announcement, if any."""
 
     def run(lv: Libvirt) -> VnicChange:
         dom = lv.domain(vm)
         key = (host.name, dom.uuid)
-        lock = vm_lock(*key)
-        with lock:
-            change = work(lv, read_vm(dom))
+        with holding(store, *key) as lock:
+            notes = journal.vm_notes(store, host.name, dom.uuid)
+            if notes.unfinished or notes.attention:
+                notes = _recovered(store, lv, host.name, dom, notes, timeout)
+            change = work(LockedVm(lv, store, host.name, read_vm(dom), notes, timeout))
             seen = announce.count_change(key) if change.applied else announce.changes(key)
         if change.announce is not None:
             announce.schedule(host, lock, key, seen, dom, change.announce)
         return change
 
     return run
+
+
+def _recovered(
+    store: Store, lv: Libvirt, host: str, dom: Any, notes: journal.VmNotes, timeout: float
+) -> journal.VmNotes:
+    try:
+        recover_vm(store, lv, dom, notes, timeout)
+    except HostUnreachable:
+        raise
+    except PlugboardError as err:
+        pending = notes.unfinished[0] if notes.unfinished else None
+        raise OperationPending(
+            f"an interrupted change of VM '{dom.name}' could not be recovered: {err.detail}; "
+            "plugboard tries again when the host reconnects",
+            operation=pending.id if pending else None,
+        ) from err
+    return journal.vm_notes(store, host, dom.uuid)
 
 
 def check_etag(state: VnicState, if_match: str | None) -> None:
@@ -109,26 +174,65 @@ class VnicChangeRequest:
         return self.hotunplug_timeout * 2 + 30
 
     def work(self, pool: macpool.Pool | None, in_use: set[str]) -> Work:
-        def run(lv: Libvirt, state: VmState) -> VnicChange:
-            current = find_vnic(state, self.name)
+        def run(s: LockedVm) -> VnicChange:
+            current = find_vnic(s.state, self.name)
             check_etag(current, self.if_match)
             known: dict[str, Attachment] = {}
-            current.vnic = resolve_current(lv, current, known)
-            desired = resolve(lv, self.edit.applied_to(current.vnic), known, current.vnic)
+            current.vnic = resolve_current(s.lv, current, known)
+            desired = resolve(s.lv, self.edit.applied_to(current.vnic), known, current.vnic)
             if current.vnic.same_as(desired):
                 desired = current.vnic
-            steps = plan(current.vnic, desired, state.running)
+            note = s.notes.notes.get(self.name)
+            cut = note.disconnected if note is not None and s.state.running else None
+            steps = plan(current.vnic, desired, s.state.running, disconnected=cut)
             if self.dry_run or steps.kinds == ("none",):
+                if not self.dry_run:
+                    _accept_drift(s, current.vnic, note)
                 return VnicChange(steps, current, applied=False)
-            if pool is not None and desired.mac != current.vnic.mac:
+            new_mac = desired.mac != current.vnic.mac
+            if pool is not None and new_mac:
                 macpool.check_free(desired.mac, pool, in_use)
-            outcome = apply_change(lv, state, current, desired, steps, self.hotunplug_timeout)
-            now = verify_or_undo(lv, state, current, desired)
+            kind = "reconnect" if steps.kinds == ("reconnect",) else "change"
+            now = _carry_out(s, kind, current, desired, steps, reserve=new_mac and pool)
+            fresh_tap = kind == "reconnect" or "plug" in steps.kinds or _rewired(current, desired)
+            if cut and fresh_tap:
+                journal.set_note(s.store, s.host, s.state.dom.uuid, self.name, disconnected=None)
+                cut = None
+            if now is not None and s.state.running and now.vnic.plugged and now.vnic.source:
+                now.connected, now.disconnected = cut is None, cut
             live = steps.kinds == ("live-update",)
             command = announce.command_for(current.vnic, desired) if live else None
-            return VnicChange(steps, now, True, outcome.notes, announce=command)
+            return VnicChange(steps, now, True, s.step_notes, announce=command)
 
         return run
+
+
+def _rewired(current: VnicState, desired: Vnic) -> bool:
+    return current.vnic.as_chosen().source != desired.as_chosen().source
+
+
+def _accept_drift(s: LockedVm, vnic: Vnic, note: Any) -> None:
+    """A change that asks for the vNIC as it is takes it as plugboard's own: a drift made
+    outside plugboard is accepted, not overwritten."""
+    if note is None or note.baseline == vnic_to_json(vnic):
+        return
+    journal.set_note(s.store, s.host, s.state.dom.uuid, vnic.name, baseline=vnic_to_json(vnic))
+
+
+def _carry_out(
+    s: LockedVm,
+    kind: str,
+    current: VnicState | None,
+    desired: Vnic | None,
+    steps_plan: Plan,
+    *,
+    reserve: Any = False,
+) -> VnicState | None:
+    if desired is not None and desired.source is None:
+        ensure_blackhole(s.lv)
+    entry = s.entry(kind, current.vnic if current else None, desired)
+    steps = steps_for(s.state, current, desired, steps_plan, entry.id)
+    return execute(s.store, s.context(), entry, steps, reserve=bool(reserve))
 
 
 def change_vnic(
@@ -137,14 +241,17 @@ def change_vnic(
     """Change one vNIC (desired -> plan -> apply -> verify); a new MAC is checked against
     every registered host first."""
     if "mac" not in req.edit.fields:
-        return host.call(_locked(host, req.vm, req.work(None, set())), timeout=req.timeout)
+        work = req.work(None, set())
+        return host.call(_locked(host, store, req.vm, work, req.hotunplug_timeout), req.timeout)
     mac = macpool.check_mac(req.edit.fields["mac"])
     req = replace(req, edit=VnicEdit(req.edit.fields | {"mac": mac}))
     pool = _pool(store)
     with MAC_LOCK:
-        scan = macpool.macs_in_use(registry)
+        scan = _scan(registry, store)
         work = req.work(pool, scan.macs)
-        change = host.call(_locked(host, req.vm, work), timeout=req.timeout)
+        change = host.call(
+            _locked(host, store, req.vm, work, req.hotunplug_timeout), timeout=req.timeout
+        )
     change.unchecked_hosts = scan.unchecked_hosts
     return change
 
@@ -156,12 +263,20 @@ async def change_vnic_async(
     host's threads (one thread hop less: a re-wire's latency is what users feel)."""
     if "mac" in req.edit.fields:
         return await asyncio.to_thread(change_vnic, host, registry, store, req)
-    return await host.acall(_locked(host, req.vm, req.work(None, set())), req.timeout)
+    work = req.work(None, set())
+    return await host.acall(_locked(host, store, req.vm, work, req.hotunplug_timeout), req.timeout)
 
 
 def _pool(store: Store) -> macpool.Pool:
     with store.session() as db:
         return macpool.get_pool(db)
+
+
+def _scan(registry: HostRegistry, store: Store) -> macpool.MacScan:
+    """The MACs in use on every host, and those reserved in the store (by any process)."""
+    scan = macpool.macs_in_use(registry)
+    scan.macs |= journal.reserved_macs(store)
+    return scan
 
 
 def add_vnic(
@@ -179,49 +294,56 @@ def add_vnic(
         fields = fields | {"mac": macpool.check_mac(fields["mac"])}
     pool = _pool(store)
     with MAC_LOCK:
-        scan = macpool.macs_in_use(registry)
-        work = _adding(vm, fields, pool, scan.macs, hotunplug_timeout)
-        change = host.call(_locked(host, vm, work), timeout=hotunplug_timeout * 2 + 30)
+        scan = _scan(registry, store)
+        work = _adding(vm, fields, pool, scan.macs)
+        change = host.call(
+            _locked(host, store, vm, work, hotunplug_timeout), timeout=hotunplug_timeout * 2 + 30
+        )
     change.unchecked_hosts = scan.unchecked_hosts
     return change
 
 
-def _adding(
-    vm: str, fields: dict[str, Any], pool: macpool.Pool, in_use: set[str], timeout: float
-) -> Work:
-    def work(lv: Libvirt, state: VmState) -> VnicChange:
-        name = fields.get("name") or next_name(state.vnics)
-        if name in state.vnics:
+def _adding(vm: str, fields: dict[str, Any], pool: macpool.Pool, in_use: set[str]) -> Work:
+    def work(s: LockedVm) -> VnicChange:
+        name = fields.get("name") or next_name(s.state.vnics)
+        if name in s.state.vnics:
             raise VnicExists(f"VM '{vm}' already has a vNIC '{name}'")
-        mac = fields.get("mac") or macpool.allocate(pool, in_use)
-        if fields.get("mac"):
-            macpool.check_free(mac, pool, in_use)
-        desired = resolve(lv, Vnic(**(fields | {"name": name, "mac": mac})))
-        steps = plan(None, desired, state.running)
-        outcome = apply_change(lv, state, None, desired, steps, timeout)
-        now = verify_or_undo(lv, state, None, desired)
-        return VnicChange(steps, now, True, outcome.notes)
+        taken = set(in_use)
+        for _ in range(ALLOCATION_TRIES):
+            mac = fields.get("mac") or macpool.allocate(pool, taken)
+            if fields.get("mac"):
+                macpool.check_free(mac, pool, taken)
+            desired = resolve(s.lv, Vnic(**(fields | {"name": name, "mac": mac})))
+            steps = plan(None, desired, s.state.running)
+            try:
+                now = _carry_out(s, "add", None, desired, steps, reserve=not pool.allow_duplicates)
+            except MacAddressInUse:
+                if fields.get("mac"):
+                    raise
+                taken.add(mac)  # another service process has just taken it
+                continue
+            return VnicChange(steps, now, True, s.step_notes)
+        raise MacAddressInUse("no free MAC could be reserved; retry", mac=None)
 
     return work
 
 
 def remove_vnic(
-    host: HostConnection, vm: str, name: str, *, if_match: str | None = None
+    host: HostConnection, store: Store, vm: str, name: str, *, if_match: str | None = None
 ) -> VnicChange:
     """Remove a vNIC: the VM is stopped, or the vNIC is unplugged."""
 
-    def work(lv: Libvirt, state: VmState) -> VnicChange:
-        current = find_vnic(state, name)
+    def work(s: LockedVm) -> VnicChange:
+        current = find_vnic(s.state, name)
         check_etag(current, if_match)
         try:
-            steps = plan(current.vnic, None, state.running)
+            steps = plan(current.vnic, None, s.state.running)
         except PlanError as err:
             raise CannotRemoveActiveDevice(str(err), vnic=current.vnic) from None
-        apply_change(lv, state, current, None, steps, 30.0)
-        verify(state, None, name)
+        _carry_out(s, "remove", current, None, steps)
         return VnicChange(steps, None, applied=True)
 
-    return host.call(_locked(host, vm, work), timeout=REMOVE_TIMEOUT)
+    return host.call(_locked(host, store, vm, work, 30.0), timeout=REMOVE_TIMEOUT)
 
 
 def next_name(existing: Container[str]) -> str:

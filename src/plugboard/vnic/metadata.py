@@ -7,6 +7,11 @@ What libvirt cannot hold is kept there, under plugboard's namespace:
       <vnic name="nic3" linked="yes"/>   <!-- no network: the wish for the cable -->
     </plugboard:vnics>
 
+While a change of several steps runs on a running VM, the record also names it, with the card
+as it was before, so any service process (and `virsh dumpxml`) can see it:
+
+      <pending op="8f0c..." vnic="nic1"><interface type="network">...</interface></pending>
+
 An unplugged vNIC keeps its whole `<interface>` there (with its PCI address, so it goes back
 into the same slot). A vNIC with no network is a card on the black-hole network with its link
 down; its record says whether it is linked once it gets a network. So a VM carries its whole
@@ -15,6 +20,7 @@ state, and `virsh dumpxml` shows it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from lxml import etree
@@ -35,6 +41,15 @@ class VnicRecord:
     plugged: bool
     linked: bool
     interface: Interface | None = None  # the whole card, for an unplugged vNIC
+
+
+@dataclass
+class PendingMark:
+    """A change of several steps under way (or interrupted) on the VM's vNIC `vnic`."""
+
+    op: str
+    vnic: str
+    before: Interface | None = None  # the card as it was, when it was plugged
 
 
 def record_for(vnic: Vnic, iface: Interface | None) -> VnicRecord | None:
@@ -75,10 +90,28 @@ def _without_namespace(node: etree._Element) -> etree._Element:
     return plain
 
 
-def records_xml(records: dict[str, VnicRecord]) -> str | None:
-    """The metadata element for `records`, as setMetadata takes it (None: nothing to keep)."""
-    root = _element(records, namespaced=False)
+def read_pending(domain: etree._Element) -> PendingMark | None:
+    entry = domain.find(f"./metadata/{{{NS}}}vnics/{{{NS}}}pending")
+    if entry is None:
+        return None
+    card = entry.find(f"{{{NS}}}interface")
+    return PendingMark(
+        op=entry.get("op", ""),
+        vnic=entry.get("vnic", ""),
+        before=interface_of(_without_namespace(card)) if card is not None else None,
+    )
+
+
+def records_xml(records: dict[str, VnicRecord], pending: PendingMark | None = None) -> str | None:
+    """The metadata element for `records` (and a pending change), as setMetadata takes it
+    (None: nothing to keep)."""
+    root = _element(records, namespaced=False, pending=pending)
     return None if root is None else etree.tostring(root, encoding="unicode")
+
+
+def metadata_xml_of(domain: etree._Element) -> str | None:
+    """The metadata element a domain's XML holds now, as `records_xml` writes it."""
+    return records_xml(read_records(domain), read_pending(domain))
 
 
 def put_records(domain: etree._Element, records: dict[str, VnicRecord]) -> None:
@@ -100,8 +133,10 @@ def put_records(domain: etree._Element, records: dict[str, VnicRecord]) -> None:
     metadata.append(root)
 
 
-def _element(records: dict[str, VnicRecord], namespaced: bool) -> etree._Element | None:
-    if not records:
+def _element(
+    records: dict[str, VnicRecord], namespaced: bool, pending: PendingMark | None = None
+) -> etree._Element | None:
+    if not records and pending is None:
         return None
 
     def tag(name: str) -> str:
@@ -114,8 +149,16 @@ def _element(records: dict[str, VnicRecord], namespaced: bool) -> etree._Element
             entry.set("plugged", "no")
         entry.set("linked", "yes" if record.linked else "no")
         if record.interface is not None:
-            card = etree.fromstring(record.interface.format())
-            for element in card.iter(etree.Element):
-                element.tag = tag(str(element.tag))
-            entry.append(card)
+            entry.append(_card(record.interface, tag))
+    if pending is not None:
+        mark = etree.SubElement(root, tag("pending"), op=pending.op, vnic=pending.vnic)
+        if pending.before is not None:
+            mark.append(_card(pending.before, tag))
     return root
+
+
+def _card(iface: Interface, tag: Callable[[str], str]) -> etree._Element:
+    card = etree.fromstring(iface.format())
+    for element in card.iter(etree.Element):
+        element.tag = tag(str(element.tag))
+    return card

@@ -9,7 +9,7 @@ them from here.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal, get_args
 
 from plugboard.netxml.model import MacvtapMode
@@ -114,6 +114,26 @@ class Vnic:
         """A strong ETag of what a client can change on the vNIC."""
         digest = hashlib.sha256(repr(self.as_chosen()).encode()).hexdigest()
         return f'"{digest[:20]}"'
+
+
+def vnic_to_json(vnic: Vnic) -> dict[str, Any]:
+    """The vNIC as plain data (for the journal): `vnic_from_json` reads it back."""
+    return asdict(vnic)
+
+
+def vnic_from_json(data: dict[str, Any]) -> Vnic:
+    source = data.get("source")
+    vlan = data.get("vlan")
+    return Vnic(
+        name=data["name"],
+        mac=data["mac"],
+        model=data["model"],
+        source=Source(**source) if source is not None else None,
+        plugged=data["plugged"],
+        linked=data["linked"],
+        bandwidth=tuple((key, value) for key, value in data["bandwidth"]),
+        vlan=VlanTags(tuple(vlan["tags"]), vlan["trunk"]) if vlan is not None else None,
+    )
 
 
 @dataclass(frozen=True)

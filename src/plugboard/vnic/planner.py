@@ -19,7 +19,7 @@ from typing import Literal, get_args
 
 from plugboard.vnic.model import Vnic
 
-ActionKind = Literal["live-update", "unplug", "plug", "config-only", "none"]
+ActionKind = Literal["live-update", "unplug", "plug", "config-only", "reconnect", "none"]
 ACTION_KINDS: tuple[ActionKind, ...] = get_args(ActionKind)
 
 
@@ -55,8 +55,11 @@ def _one(kind: ActionKind, reason: str, keeps_pci: bool = True) -> Plan:
     return Plan((Action(kind, reason, keeps_pci),))
 
 
-def plan(current: Vnic | None, desired: Vnic | None, vm_running: bool) -> Plan:  # noqa: PLR0911
-    """The actions that take `current` to `desired` (None: the vNIC does not exist)."""
+def plan(  # noqa: PLR0911
+    current: Vnic | None, desired: Vnic | None, vm_running: bool, disconnected: str | None = None
+) -> Plan:
+    """The actions that take `current` to `desired` (None: the vNIC does not exist).
+    `disconnected`: why a running card's tap is off its network, if it is."""
     if desired is None:
         return (
             _remove(current, vm_running) if current is not None else _one("none", "nothing to do")
@@ -64,6 +67,11 @@ def plan(current: Vnic | None, desired: Vnic | None, vm_running: bool) -> Plan: 
     if current is None:
         return _add(desired, vm_running)
     if current == desired:
+        if disconnected and vm_running and current.plugged and current.source is not None:
+            return _one(
+                "reconnect",
+                f"its tap is off its network ({disconnected}): plug it back in, live",
+            )
         return _one("none", "the vNIC is already as asked")
     if not vm_running:
         return _one("config-only", "the VM is not running: its definition changes")

@@ -11,6 +11,7 @@ from plugboard.api.deps import (
     DbSession,
     HostDep,
     ServicesDep,
+    StoreDep,
     audit_detail,
     audit_target,
 )
@@ -71,47 +72,48 @@ def create_vm(
     start: Annotated[bool, Query(description="Start it too")] = False,
 ) -> VmCreatedOut:
     audit_target(request, f"hosts/{host.name}/vms/{body.name}")
-    created = vms.create_vm(db, svc.registry, host, body.request(), start=start)
+    created = vms.create_vm(db, svc.store, svc.registry, host, body.request(), start=start)
     _unchecked(request, created.unchecked_hosts)
     response.headers["Location"] = f"{request.url.path}/{body.name}"
     return VmCreatedOut.from_created(created)
 
 
 @router.get("/{vm}", summary="One VM with its vNICs")
-def get_vm(host: HostDep, vm: Name, _: CurrentUser) -> VmOut:
-    return VmOut.from_view(vms.get_vm(host, vm))
+def get_vm(host: HostDep, vm: Name, store: StoreDep, _: CurrentUser) -> VmOut:
+    return VmOut.from_view(vms.get_vm(host, store, vm))
 
 
 @router.post("/{vm}/start", summary="Start the VM", responses=responses(403, 409))
-def start_vm(host: HostDep, vm: Name, _: Admin) -> VmSummaryOut:
-    return VmSummaryOut.from_view(vms.start_vm(host, vm))
+def start_vm(host: HostDep, vm: Name, store: StoreDep, _: Admin) -> VmSummaryOut:
+    return VmSummaryOut.from_view(vms.start_vm(host, store, vm))
 
 
 @router.post("/{vm}/shutdown", summary="Ask the guest to power off", responses=responses(403, 409))
-def shutdown_vm(host: HostDep, vm: Name, _: Admin) -> VmSummaryOut:
-    return VmSummaryOut.from_view(vms.shutdown_vm(host, vm))
+def shutdown_vm(host: HostDep, vm: Name, store: StoreDep, _: Admin) -> VmSummaryOut:
+    return VmSummaryOut.from_view(vms.shutdown_vm(host, store, vm))
 
 
 @router.post("/{vm}/destroy", summary="Power the VM off now", responses=responses(403, 409))
-def destroy_vm(host: HostDep, vm: Name, _: Admin) -> VmSummaryOut:
-    return VmSummaryOut.from_view(vms.destroy_vm(host, vm))
+def destroy_vm(host: HostDep, vm: Name, store: StoreDep, _: Admin) -> VmSummaryOut:
+    return VmSummaryOut.from_view(vms.destroy_vm(host, store, vm))
 
 
 @router.delete("/{vm}", status_code=204, summary="Delete the VM", responses=responses(403, 409))
 def delete_vm(
     host: HostDep,
     vm: Name,
+    store: StoreDep,
     _: Admin,
     force: Annotated[bool, Query(description="Power off a running VM first")] = False,
 ) -> Response:
-    vms.delete_vm(host, vm, force=force)
+    vms.delete_vm(host, store, vm, force=force)
     return Response(status_code=204)
 
 
 # --- vNICs -----------------------------------------------------------------------------------
 @router.get("/{vm}/nics", summary="The VM's vNICs, plugged and unplugged")
-def list_nics(host: HostDep, vm: Name, _: CurrentUser) -> list[VnicOut]:
-    return [VnicOut.from_state(v) for v in vnics.list_vnics(host, vm)]
+def list_nics(host: HostDep, vm: Name, store: StoreDep, _: CurrentUser) -> list[VnicOut]:
+    return [VnicOut.from_state(v) for v in vnics.list_vnics(host, store, vm)]
 
 
 @router.post(
@@ -148,8 +150,10 @@ def add_nic(
 
 
 @router.get("/{vm}/nics/{nic}", summary="One vNIC (with its ETag)")
-def get_nic(host: HostDep, vm: Name, nic: VnicName, response: Response, _: CurrentUser) -> VnicOut:
-    state = vnics.get_vnic(host, vm, nic)
+def get_nic(
+    host: HostDep, vm: Name, nic: VnicName, response: Response, store: StoreDep, _: CurrentUser
+) -> VnicOut:
+    state = vnics.get_vnic(host, store, vm, nic)
     response.headers["ETag"] = state.etag
     return VnicOut.from_state(state)
 
@@ -197,7 +201,7 @@ async def patch_nic(
     responses=responses(403, 409, 412),
 )
 def delete_nic(
-    host: HostDep, vm: Name, nic: VnicName, _: Admin, if_match: IfMatch = None
+    host: HostDep, vm: Name, nic: VnicName, store: StoreDep, _: Admin, if_match: IfMatch = None
 ) -> Response:
-    vnics.remove_vnic(host, vm, nic, if_match=if_match)
+    vnics.remove_vnic(host, store, vm, nic, if_match=if_match)
     return Response(status_code=204)
