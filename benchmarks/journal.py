@@ -99,7 +99,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--per-round", type=int, default=30)
     args = parser.parse_args()
-    testhost = TestHost.up("bench-journal")
+    testhost = TestHost.up("bench-jrnl")
     nets, guests = NetworkFactory(testhost), GuestFactory(testhost)
     postgres = PostgresServer(fsync=True).start()
     directory = Path(tempfile.mkdtemp())
