@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -22,6 +23,9 @@ class EventPage:
     offset: int
 
 
+_APPEND = insert(cast(Table, Event.__table__))
+
+
 def record(
     session: Session | Connection,
     *,
@@ -33,18 +37,19 @@ def record(
     duration_ms: float,
     detail: str | None = None,
 ) -> None:
-    # A Core insert: the log is only ever appended to, no ORM identity to track.
+    # A Core insert, built once: the log is only ever appended to, no ORM identity to track.
     session.execute(
-        insert(Event).values(
-            at=utcnow(),
-            actor=actor,
-            action=action,
-            target=target,
-            status=status,
-            result=result,
-            detail=detail,
-            duration_ms=duration_ms,
-        )
+        _APPEND,
+        {
+            "at": utcnow(),
+            "actor": actor,
+            "action": action,
+            "target": target,
+            "status": status,
+            "result": result,
+            "detail": detail,
+            "duration_ms": duration_ms,
+        },
     )
 
 

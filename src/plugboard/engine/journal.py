@@ -19,9 +19,9 @@ import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -42,6 +42,44 @@ RUNNING, DONE, ROLLED_BACK, ATTENTION, TIMED_OUT, CLEARED = (
     "timed-out",
     "cleared",
 )
+
+
+# The journal's writes, built once: a change pays for its SQL, not for building it.
+OPS, NOTES = cast(Table, Operation.__table__), cast(Table, VnicNote.__table__)
+_SAME_VNIC = (
+    OPS.c.host == bindparam("b_host"),
+    OPS.c.vm_uuid == bindparam("b_vm_uuid"),
+    OPS.c.vnic == bindparam("b_vnic"),
+)
+_NOTE_KEY = (
+    NOTES.c.host == bindparam("b_host"),
+    NOTES.c.vm_uuid == bindparam("b_vm_uuid"),
+    NOTES.c.vnic == bindparam("b_vnic"),
+)
+_BEGIN = insert(OPS)
+_ADVANCE = update(OPS).where(OPS.c.id == bindparam("b_id")).values(done=bindparam("b_done"))
+_FINISH = (
+    update(OPS)
+    .where(OPS.c.id == bindparam("b_id"))
+    .values(
+        done=bindparam("b_done"),
+        state=bindparam("b_state"),
+        detail=bindparam("b_detail"),
+        ended_at=bindparam("b_ended_at"),
+    )
+)
+_ANSWER = (
+    update(OPS)
+    .where(*_SAME_VNIC, OPS.c.state.in_((ATTENTION, TIMED_OUT)), OPS.c.id != bindparam("b_id"))
+    .values(state=CLEARED)
+)
+_SET_BASELINE = (
+    update(NOTES)
+    .where(*_NOTE_KEY)
+    .values(baseline=bindparam("b_baseline"), drift=None, updated_at=bindparam("b_updated_at"))
+)
+_ADD_BASELINE = insert(NOTES)
+_FORGET = delete(NOTES).where(*_NOTE_KEY)
 
 
 @dataclass
@@ -78,21 +116,22 @@ def begin(store: Store, entry: Entry, reserve: str | None = None) -> None:
             if reserve is not None:
                 _reserve(db, entry, reserve)
             db.execute(
-                insert(Operation).values(
-                    id=entry.id,
-                    host=entry.host,
-                    vm_uuid=entry.vm_uuid,
-                    vm_name=entry.vm_name,
-                    vnic=entry.vnic,
-                    kind=entry.kind,
-                    before=entry.before,
-                    desired=entry.desired,
-                    steps=entry.steps,
-                    done=entry.done,
-                    state=RUNNING,
-                    owner=OWNER,
-                    started_at=utcnow(),
-                )
+                _BEGIN,
+                {
+                    "id": entry.id,
+                    "host": entry.host,
+                    "vm_uuid": entry.vm_uuid,
+                    "vm_name": entry.vm_name,
+                    "vnic": entry.vnic,
+                    "kind": entry.kind,
+                    "before": entry.before,
+                    "desired": entry.desired,
+                    "steps": entry.steps,
+                    "done": entry.done,
+                    "state": RUNNING,
+                    "owner": OWNER,
+                    "started_at": utcnow(),
+                },
             )
     except IntegrityError:
         raise MacAddressInUse(
@@ -120,7 +159,7 @@ def _reserve(db: Session, entry: Entry, mac: str) -> None:
 def advance(store: Store, entry: Entry) -> None:
     """Mark the steps done so far (`entry.done`)."""
     with store.session() as db:
-        db.execute(update(Operation).where(Operation.id == entry.id).values(done=entry.done))
+        db.execute(_ADVANCE, {"b_id": entry.id, "b_done": entry.done})
 
 
 def finish(
@@ -137,6 +176,13 @@ def finish(
     released, an earlier call for attention on the vNIC is answered, and the audit log has the
     operation's outcome (in the same transaction: a crash loses neither or both)."""
     entry.state, entry.detail = state, detail
+    now = utcnow()
+    vnic = {
+        "b_id": entry.id,
+        "b_host": entry.host,
+        "b_vm_uuid": entry.vm_uuid,
+        "b_vnic": entry.vnic,
+    }
     with store.session() as db:
         audit.record(
             db,
@@ -149,22 +195,23 @@ def finish(
             duration_ms=(time.monotonic() - entry.started) * 1000,
         )
         db.execute(
-            update(Operation)
-            .where(Operation.id == entry.id)
-            .values(done=entry.done, state=state, detail=detail, ended_at=utcnow())
+            _FINISH,
+            {**vnic, "b_done": entry.done, "b_state": state, "b_detail": detail, "b_ended_at": now},
         )
         if state in (DONE, ROLLED_BACK):
-            db.execute(
-                update(Operation)
-                .where(
-                    *_same_vnic(entry),
-                    Operation.state.in_((ATTENTION, TIMED_OUT)),
-                    Operation.id != entry.id,
-                )
-                .values(state=CLEARED)
+            db.execute(_ANSWER, vnic)
+        if state == DONE and entry.desired is None:
+            db.execute(_FORGET, vnic)
+        elif state == DONE:
+            changed = db.execute(
+                _SET_BASELINE, {**vnic, "b_baseline": baseline, "b_updated_at": now}
             )
-        if state == DONE:
-            _set_baseline(db, entry, baseline)
+            if changed.rowcount == 0:  # type: ignore[attr-defined]
+                db.execute(
+                    _ADD_BASELINE,
+                    {"host": entry.host, "vm_uuid": entry.vm_uuid, "vnic": entry.vnic,
+                     "baseline": baseline, "updated_at": now},
+                )  # fmt: skip
         if release:
             db.execute(
                 delete(MacReservation).where(
@@ -175,28 +222,32 @@ def finish(
             )
 
 
-def _same_vnic(entry: Entry) -> tuple[Any, ...]:
-    return (
-        Operation.host == entry.host,
-        Operation.vm_uuid == entry.vm_uuid,
-        Operation.vnic == entry.vnic,
-    )
-
-
-def _set_baseline(db: Session, entry: Entry, baseline: dict[str, Any] | None) -> None:
-    key = {"host": entry.host, "vm_uuid": entry.vm_uuid, "vnic": entry.vnic}
-    note = db.get(VnicNote, key)
-    if entry.desired is None:
-        if note is not None:
-            db.delete(note)
-        return
-    if note is None:
-        db.add(VnicNote(**key, baseline=baseline, updated_at=utcnow()))
-        return
-    note.baseline, note.drift, note.updated_at = baseline, None, utcnow()
-
-
 # --- reading ---------------------------------------------------------------------------------
+_ENTRY_COLUMNS = ("id", "host", "vm_uuid", "vm_name", "vnic", "kind", "before", "desired", "steps",
+                  "done", "state", "detail")  # fmt: skip
+_OPEN_OPS = (
+    select(*(OPS.c[name] for name in _ENTRY_COLUMNS))
+    .where(
+        OPS.c.host == bindparam("b_host"),
+        OPS.c.vm_uuid == bindparam("b_vm_uuid"),
+        OPS.c.state.in_((RUNNING, ATTENTION, TIMED_OUT)),
+    )
+    .order_by(OPS.c.started_at)
+)
+_NOTES = select(NOTES.c.vnic, NOTES.c.baseline, NOTES.c.drift, NOTES.c.disconnected).where(
+    NOTES.c.host == bindparam("b_host"), NOTES.c.vm_uuid == bindparam("b_vm_uuid")
+)
+
+
+@dataclass(frozen=True)
+class Note:
+    """A vNIC's note (plugboard.store.VnicNote) as read."""
+
+    baseline: dict[str, Any] | None
+    drift: str | None
+    disconnected: str | None
+
+
 @dataclass
 class VmNotes:
     """What the store knows of one VM's vNICs."""
@@ -204,7 +255,7 @@ class VmNotes:
     unfinished: list[Entry] = field(default_factory=list)  # running: interrupted, to recover
     attention: dict[str, Entry] = field(default_factory=dict)  # vNIC -> its operation
     timed_out: dict[str, Entry] = field(default_factory=dict)  # vNIC -> its last unplug
-    notes: dict[str, VnicNote] = field(default_factory=dict)
+    notes: dict[str, Note] = field(default_factory=dict)
 
     def pending(self, vnic: str) -> Entry | None:
         return next((e for e in self.unfinished if e.vnic == vnic), None)
@@ -212,25 +263,19 @@ class VmNotes:
 
 def vm_notes(store: Store, host: str, vm_uuid: str) -> VmNotes:
     found = VmNotes()
+    key = {"b_host": host, "b_vm_uuid": vm_uuid}
     with store.session() as db:
-        where = (Operation.host == host, Operation.vm_uuid == vm_uuid)
-        ops = db.scalars(
-            select(Operation)
-            .where(*where, Operation.state.in_((RUNNING, ATTENTION, TIMED_OUT)))
-            .order_by(Operation.started_at)
-        )
-        for op in ops:
-            entry = _entry(op)
+        for op in db.execute(_OPEN_OPS, key):
+            entry = Entry(**{name: op._mapping[name] for name in _ENTRY_COLUMNS})
             if op.state == RUNNING:
                 found.unfinished.append(entry)
             elif op.state == ATTENTION:
                 found.attention[op.vnic] = entry
             else:
                 found.timed_out[op.vnic] = entry
-        notes = db.scalars(
-            select(VnicNote).where(VnicNote.host == host, VnicNote.vm_uuid == vm_uuid)
-        )
-        found.notes = {note.vnic: note for note in notes}
+        found.notes = {
+            n.vnic: Note(n.baseline, n.drift, n.disconnected) for n in db.execute(_NOTES, key)
+        }
     return found
 
 
@@ -243,23 +288,6 @@ def unfinished_vms(store: Store, host: str) -> list[tuple[str, str]]:
             .distinct()
         )
         return [(uuid_, name) for uuid_, name in rows]
-
-
-def _entry(op: Operation) -> Entry:
-    return Entry(
-        id=op.id,
-        host=op.host,
-        vm_uuid=op.vm_uuid,
-        vm_name=op.vm_name,
-        vnic=op.vnic,
-        kind=op.kind,
-        before=op.before,
-        desired=op.desired,
-        steps=list(op.steps),
-        done=op.done,
-        state=op.state,
-        detail=op.detail,
-    )
 
 
 def add_baselines(
