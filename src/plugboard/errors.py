@@ -158,6 +158,14 @@ class TokenExists(Conflict):
     title = "Token already exists."
 
 
+class LastAdminToken(Conflict):
+    """Revoking this token would leave no admin token that is not revoked: nobody could make
+    one again through the API. Create another admin token first, then revoke this one."""
+
+    code = "LAST_ADMIN_TOKEN"
+    title = "The last admin token cannot be revoked."
+
+
 class TemplateExists(Conflict):
     code = "TEMPLATE_EXISTS"
     title = "Template already exists."

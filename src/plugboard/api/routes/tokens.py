@@ -28,6 +28,11 @@ def create_token(
     return TokenCreatedOut(**TokenOut.model_validate(token).model_dump(), token=secret)
 
 
-@router.delete("/{name}", summary="Revoke a token", responses=responses(404))
+@router.delete(
+    "/{name}",
+    summary="Revoke a token",
+    description="The last admin token that is not revoked is kept: 409 `LAST_ADMIN_TOKEN`.",
+    responses=responses(404, 409),
+)
 def revoke_token(name: Name, db: DbSession, svc: ServicesDep, _: Admin) -> TokenOut:
     return TokenOut.model_validate(tokens.revoke_token(db, svc.tokens, name))
