@@ -70,6 +70,22 @@ class Settings(BaseSettings):
     hotunplug_timeout: float = Field(
         30.0, gt=0, le=600, description="Seconds a guest has to release a hot-unplugged card."
     )
+    # The boundary's limits (README, "Limits"): each one chosen, none left at a default.
+    max_body_bytes: int = Field(
+        4 * 1024 * 1024,
+        ge=64 * 1024,
+        le=256 * 1024 * 1024,
+        description="Largest request body; libvirt's RPC refuses a longer XML string anyway.",
+    )
+    body_timeout: float = Field(
+        30.0, gt=0, le=600, description="Seconds a client has to send a request's whole body."
+    )
+    max_connections: int = Field(
+        256, ge=8, le=65536, description="Connections served at once; more get 503."
+    )
+    keepalive_timeout: float = Field(
+        5.0, gt=0, le=300, description="Seconds an idle keep-alive connection is kept open."
+    )
 
     @property
     def token_file(self) -> Path:

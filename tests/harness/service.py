@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from plugboard.api import create_app
+from plugboard.api.serve import uvicorn_limits
 from plugboard.settings import Settings
 from tests.harness.ports import free_port
 
@@ -118,16 +119,11 @@ class ServiceFactory:
                          config_dir=old.config_dir, **overrides)  # fmt: skip
 
     def serve(self, **overrides) -> Service:
-        """The service on a real port of 127.0.0.1 (for the CLI), in a thread."""
+        """The service on a real port of 127.0.0.1 (for the CLI), in a thread, with the limits
+        `plugboard serve` sets."""
         service = self.make(listen_port=free_port(), **overrides)
-        server = uvicorn.Server(
-            uvicorn.Config(
-                service.app,
-                host="127.0.0.1",
-                port=service.settings.listen_port,
-                log_level="warning",
-            )
-        )
+        limits = uvicorn_limits(service.settings) | {"host": "127.0.0.1"}
+        server = uvicorn.Server(uvicorn.Config(service.app, **limits, log_level="warning"))
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         deadline = time.monotonic() + 10

@@ -112,7 +112,7 @@ EXTERNAL = """<?xml version="1.0"?>
     [
         BILLION_LAUGHS,
         EXTERNAL,
-        "<network><name>" + "x" * (1024 * 1024) + "</name></network>",
+        "<network><name>" + "x" * (4 * 1024 * 1024) + "</name></network>",
         "<network><metadata>" + "<a>" * 5000 + "</a>" * 5000 + "</metadata></network>",
         "<network><name>n</name>",
         "",

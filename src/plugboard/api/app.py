@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from fastapi import FastAPI, Request
 from starlette.concurrency import run_in_threadpool
@@ -12,6 +13,7 @@ from plugboard import __version__
 from plugboard.api import problems
 from plugboard.api.deps import API_PREFIX as PREFIX
 from plugboard.api.deps import Services
+from plugboard.api.limits import BoundedBodies
 from plugboard.api.routes import (
     events,
     health,
@@ -23,6 +25,7 @@ from plugboard.api.routes import (
     tokens,
     vms,
 )
+from plugboard.api.schemas import network_definition_schemas
 from plugboard.engine import audit
 from plugboard.engine.hosts import load_hosts
 from plugboard.engine.reconcile import Reconciler
@@ -71,13 +74,28 @@ def create_app(settings: Settings | None = None, connector: Connector | None = N
         redoc_url=None,
     )
     app.state.services = svc
+    _publish_network_form(app)
     problems.install(app)
     for module in (health, hosts, networks, interfaces, vms, templates, tokens, events):
         app.include_router(module.router, prefix=PREFIX)
     app.include_router(macpool.router, prefix=PREFIX)
 
-    app.add_middleware(AuditChanges, services=svc)
+    app.add_middleware(BoundedBodies, services=svc)
+    app.add_middleware(AuditChanges, services=svc)  # the outer: it sees BoundedBodies' refusals
     return app
+
+
+def _publish_network_form(app: FastAPI) -> None:
+    """The OpenAPI document with the network's JSON form (which is not a pydantic model)."""
+    made = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = made()
+            document["components"]["schemas"].update(network_definition_schemas())
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 class AuditChanges:
@@ -105,10 +123,10 @@ class AuditChanges:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 elapsed = (time.perf_counter() - started) * 1000
-                if self.services.store.local:  # a local SQLite insert: well under a ms
-                    _record(self.services, scope, status, elapsed)
-                else:
-                    await run_in_threadpool(_record, self.services, scope, status, elapsed)
+                # Never on the event loop, even for SQLite: a route's transaction may hold
+                # the write lock until the loop schedules its commit, and a write waiting on
+                # the loop would wait for itself (busy_timeout, then 'database is locked').
+                await run_in_threadpool(_record, self.services, scope, status, elapsed)
             await send(message)
 
         await self.app(scope, receive, watch)

@@ -63,13 +63,17 @@ async def principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
-    """Who asks: from the token cache, else from the database (on a thread)."""
-    svc: Services = request.app.state.services
-    secret = credentials.credentials if credentials else None
+    """Who asks (plugboard.api.limits has asked already when a body came)."""
+    who = await caller(request.app.state.services, credentials.credentials if credentials else None)
+    request.state.actor = who.name
+    return who
+
+
+async def caller(svc: Services, secret: str | None) -> Principal:
+    """Who holds `secret`: from the token cache, else from the database (on a thread)."""
     who = svc.tokens.get(secret)
     if who is None:
         who = await run_in_threadpool(_authenticate, svc, secret)
-    request.state.actor = who.name
     return who
 
 

@@ -47,6 +47,19 @@ def problem(
 ) -> JSONResponse:
     request.state.problem_code = code
     request.state.problem_detail = detail
+    return problem_response(status, code, title, detail, errors, headers, extra)
+
+
+def problem_response(
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    errors: list[dict] | None = None,
+    headers: Mapping[str, str] | None = None,
+    extra: dict | None = None,
+) -> JSONResponse:
+    """The problem's response, made where there is no Request yet (plugboard.api.limits)."""
     body = {
         "type": f"urn:plugboard:problem:{code.lower().replace('_', '-')}",
         "title": title,

@@ -5,26 +5,25 @@ VMs, vNICs, templates and the MAC pool are in plugboard.api.vm_schemas."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from plugboard.api.text import Body, text_in_schema
 from plugboard.engine import audit, networks
 from plugboard.engine.hosts import URI_REGEX, HostView, check_uri
 from plugboard.engine.roles import Role
 from plugboard.errors import InvalidInput
 from plugboard.hostnet.model import TYPES, Listing, ListingSource
 from plugboard.hosts.model import DomainType, HypervisorDomainType
-from plugboard.netxml import network_to_json
+from plugboard.names import NAME_REGEX, NAME_RULE
+from plugboard.netxml import network_json_schema, network_to_json
 from plugboard.netxml.update import UpdateCommand, UpdateSection
 
-Name = Annotated[
-    str,
-    StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"),
-    Field(description="1-64 of letters, digits, '_', '.', '-'; starts with a letter or digit."),
-]
+Name = Annotated[str, StringConstraints(pattern=NAME_REGEX), Field(description=NAME_RULE)]
 
 
 class Problem(BaseModel):
@@ -63,8 +62,7 @@ Uri = Annotated[
 ]
 
 
-class HostCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class HostCreate(Body):
     name: Name
     uri: Uri
     domain_type: DomainType = Field(
@@ -72,8 +70,7 @@ class HostCreate(BaseModel):
     )
 
 
-class HostUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class HostUpdate(Body):
     uri: Uri | None = None
     domain_type: DomainType | None = None
 
@@ -98,8 +95,7 @@ class HostOut(BaseModel):
         return cls(**asdict(view))
 
 
-class TokenCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class TokenCreate(Body):
     name: Name
     role: Role = "user"
 
@@ -117,10 +113,12 @@ class TokenCreatedOut(TokenOut):
     token: str = Field(description="The secret. Shown this once; only its hash is kept.")
 
 
-class EventQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")  # a misspelt filter is an error, not ignored
+class EventQuery(Body):  # a misspelt filter is an error, not ignored
     target: str | None = Field(
-        None, max_length=512, description="e.g. hosts/local (and all below it)."
+        None,
+        max_length=512,
+        pattern=r"^[A-Za-z0-9_.:/-]*$",
+        description="e.g. hosts/local (and all below it).",
     )
     limit: int = Field(100, ge=1, le=1000)
     offset: int = Field(0, ge=0, le=2**31)
@@ -230,15 +228,13 @@ class NetworkChangeOut(NetworkOut):
         )
 
 
-class NetworkUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class NetworkUpdate(Body):
     autostart: bool
 
 
-class NetworkSectionUpdate(BaseModel):
+class NetworkSectionUpdate(Body):
     """One virNetworkUpdate: `xml` is the section's element, e.g. <host mac=... ip=.../>."""
 
-    model_config = ConfigDict(extra="forbid")
     command: UpdateCommand
     section: UpdateSection
     xml: Annotated[str, StringConstraints(min_length=1, max_length=65536)]
@@ -301,3 +297,31 @@ class HostInterfacesOut(BaseModel):
             cannot_see=listing.cannot_see,
             interfaces=[HostInterfaceOut(**asdict(i)) for i in listing.interfaces],
         )
+
+
+# --- the network's JSON form -----------------------------------------------------------------
+NETXML = "Netxml"  # the prefix of its components in the OpenAPI document
+NETWORK_RULES = (
+    "A libvirt network in plugboard's JSON form: libvirt's XML, element for element (GET a "
+    "network to see one). libvirt's rules across fields are checked when it is defined (a "
+    "forward mode with what it needs, DHCP ranges inside their subnet, ...): a 422 names the "
+    "element and the rule."
+)
+
+
+def network_definition_schemas() -> dict[str, Any]:
+    """netxml's JSON schema as OpenAPI components (`Netxml<Element>`): a name required, as
+    plugboard names networks, and every string without a form of its own plain text."""
+    raw = json.dumps(network_json_schema()["$defs"])
+    defs = json.loads(raw.replace('"#/$defs/', f'"#/components/schemas/{NETXML}'))
+    for schema in defs.values():
+        text_in_schema(schema, object)
+    network = defs["Network"]
+    network["required"] = ["name"]
+    network["properties"]["name"] = {
+        "type": "string",
+        "pattern": NAME_REGEX,
+        "description": NAME_RULE,
+    }
+    network["description"] = NETWORK_RULES
+    return {NETXML + name: schema for name, schema in defs.items()}

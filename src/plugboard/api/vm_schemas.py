@@ -9,11 +9,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from plugboard.api.schemas import Name
+from plugboard.api.text import LINE_REGEX, Body, omit_default, with_rules
 from plugboard.engine import macpool, vms, vnics
-from plugboard.engine.templates import TemplateInterfaceType, TemplateSpec
+from plugboard.engine.templates import TEMPLATE_INTERFACE_TYPES, TemplateInterfaceType, TemplateSpec
 from plugboard.engine.vm_state import VnicState
 from plugboard.errors import InvalidInput
 from plugboard.hosts.model import DomainType
@@ -31,20 +33,38 @@ IfName = Annotated[
     StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,15}$"),
     Field(description="A host interface name (at most 15 characters)."),
 ]
-Mac = Annotated[str, Field(description="aa:bb:cc:dd:ee:ff; unicast, not all zeros.")]
+# Unicast (the first byte even): a NIC's address. Not all zeros: said by `NOT_ZERO_MAC`.
+MAC_REGEX = r"[0-9A-Fa-f][02468ACEace](:[0-9A-Fa-f]{2}){5}"
+ZERO_MAC = "00:00:00:00:00:00"
+Mac = Annotated[
+    str,
+    StringConstraints(pattern=rf"^{MAC_REGEX}$"),
+    Field(
+        description="aa:bb:cc:dd:ee:ff; unicast (the first byte even), not all zeros.",
+        json_schema_extra={"not": {"const": ZERO_MAC}},
+    ),
+]
+HostPath = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=4096, pattern=LINE_REGEX),
+    Field(description="A path on the host, on one line."),
+]
 DEPRECATED_DIRECT = "`direct` is the old name of `macvtap`, still accepted (deprecated)"
 
 
 # --- sources ---------------------------------------------------------------------------------
-class NetworkSource(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+def _all_given(*names: str) -> dict[str, Any]:
+    """JSON Schema: each of `names` is given, and not null."""
+    return {"required": list(names), "properties": {n: {"not": {"type": "null"}} for n in names}}
+
+
+class NetworkSource(Body):
     type: Literal["network"]
     network: Name
     portgroup: Name | None = None
 
 
-class BridgeSource(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class BridgeSource(Body):
     type: Literal["bridge"]
     bridge: IfName
 
@@ -52,10 +72,12 @@ class BridgeSource(BaseModel):
 VlanTag = Annotated[int, Field(ge=0, le=4095)]
 
 
-class OvsSource(BaseModel):
-    """A port of an Open vSwitch bridge: untagged, an access port (vlan) or a trunk."""
+class OvsSource(Body):
+    """A port of an Open vSwitch bridge: untagged, an access port (vlan) or a trunk, not
+    both."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(json_schema_extra=with_rules({"not": _all_given("vlan", "trunk")}))
+
     type: Literal["ovs"]
     bridge: IfName
     vlan: VlanTag | None = Field(None, description="An access port's VLAN tag")
@@ -64,10 +86,9 @@ class OvsSource(BaseModel):
     )
 
 
-class MacvtapSource(BaseModel):
+class MacvtapSource(Body):
     """A macvtap on a host interface (libvirt's <interface type='direct'>)."""
 
-    model_config = ConfigDict(extra="forbid")
     type: Literal["macvtap", "direct"] = Field(description=DEPRECATED_DIRECT)
     dev: IfName
     mode: MacvtapMode = DEFAULT_MACVTAP_MODE
@@ -80,36 +101,50 @@ VnicSource = Annotated[
 Rate = Annotated[int, Field(ge=1, le=2**32 - 1)]
 
 
-class InboundLimits(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class InboundLimits(Body):
     average: Rate = Field(description="kilobytes/s")
     peak: Rate | None = None
     burst: Rate | None = Field(None, description="kilobytes")
     floor: Rate | None = Field(None, description="guaranteed kilobytes/s (networks with QoS)")
 
 
-class OutboundLimits(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class OutboundLimits(Body):
     average: Rate = Field(description="kilobytes/s")
     peak: Rate | None = None
     burst: Rate | None = Field(None, description="kilobytes")
 
 
-class VnicBandwidth(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class VnicBandwidth(Body):
     inbound: InboundLimits | None = None
     outbound: OutboundLimits | None = None
 
 
-class VnicVlan(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class VnicVlan(Body):
     tags: list[VlanTag] = Field(min_length=1, max_length=64)
     trunk: bool = False
 
 
 # --- vNICs -----------------------------------------------------------------------------------
-class VnicFields(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+# The VLANs are given once: in an Open vSwitch source (vlan or trunk) or as `vlan`, not both.
+_VLANS_ONCE = with_rules(
+    {
+        "not": {
+            "required": ["vlan", "source"],
+            "properties": {
+                "vlan": {"not": {"type": "null"}},
+                "source": {
+                    "required": ["type"],
+                    "properties": {"type": {"const": "ovs"}},
+                    "anyOf": [_all_given("vlan"), _all_given("trunk")],
+                },
+            },
+        }
+    }
+)
+
+
+class VnicFields(Body):
+    model_config = ConfigDict(json_schema_extra=_VLANS_ONCE)
     mac: Mac | None = Field(None, description="Left out: the next free MAC of the pool.")
     model: VnicModel = "virtio"
     source: VnicSource | None = None
@@ -123,15 +158,17 @@ class VnicCreate(VnicFields):
     name: VnicName | None = Field(None, description="Left out: nic1, nic2, ...")
 
 
-class VnicUpdate(BaseModel):
+class VnicUpdate(Body):
     """Only the fields sent change; `source: null` means no network."""
 
-    model_config = ConfigDict(extra="forbid")
-    mac: Mac | None = None
-    model: VnicModel | None = None
+    model_config = ConfigDict(json_schema_extra=_VLANS_ONCE)
+
+    # Left out: kept. Not null: a card always has them (refused with 422 in vnic_fields_from).
+    mac: Mac | SkipJsonSchema[None] = Field(None, json_schema_extra=omit_default)
+    model: VnicModel | SkipJsonSchema[None] = Field(None, json_schema_extra=omit_default)
     source: VnicSource | None = None
-    plugged: bool | None = None
-    linked: bool | None = None
+    plugged: bool | SkipJsonSchema[None] = Field(None, json_schema_extra=omit_default)
+    linked: bool | SkipJsonSchema[None] = Field(None, json_schema_extra=omit_default)
     bandwidth: VnicBandwidth | None = None
     vlan: VnicVlan | None = None
 
@@ -334,16 +371,24 @@ CONVERT: dict[str, Callable[[Any], Any]] = {
 
 
 # --- VMs -------------------------------------------------------------------------------------
-class Boot(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    kernel: str | None = Field(None, description="Path on the host")
-    initrd: str | None = None
-    cmdline: str | None = Field(None, max_length=4096)
-    disk: str | None = Field(None, description="A disk image path on the host (raw or .qcow2)")
+class Boot(Body):
+    """A kernel (with initrd and cmdline), or a disk image; at least one of kernel and disk."""
+
+    model_config = ConfigDict(
+        json_schema_extra=with_rules({"anyOf": [_all_given("kernel"), _all_given("disk")]})
+    )
+    kernel: HostPath | None = Field(None, description="Path on the host")
+    initrd: HostPath | None = None
+    cmdline: str | None = Field(None, max_length=4096, pattern=LINE_REGEX)
+    disk: HostPath | None = Field(None, description="A disk image path on the host (raw or .qcow2)")
 
 
-class VmCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class VmCreate(Body):
+    """A VM from a template, or from a boot of its own (with neither it cannot boot)."""
+
+    model_config = ConfigDict(
+        json_schema_extra=with_rules({"anyOf": [_all_given("template"), _all_given("boot")]})
+    )
     name: Name
     template: Name | None = Field(
         None,
@@ -404,10 +449,26 @@ class VmCreatedOut(VmOut):
 
 
 # --- templates -------------------------------------------------------------------------------
-class TemplateInterface(BaseModel):
+_NOT_MACVTAP = [t for t in TEMPLATE_INTERFACE_TYPES if t != "macvtap"]
+
+
+class TemplateInterface(Body):
     """Host interfaces a VM is attached to directly: one vNIC per name in source."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(  # a mode is a macvtap's only
+        json_schema_extra=with_rules(
+            {
+                "not": {
+                    "required": ["type", "mode"],
+                    "properties": {
+                        "type": {"enum": _NOT_MACVTAP},
+                        "mode": {"not": {"type": "null"}},
+                    },
+                }
+            }
+        )
+    )
+
     type: Literal[TemplateInterfaceType, "direct"] = Field(
         description=f"macvtap, ovs or bridge; {DEPRECATED_DIRECT}"
     )
@@ -415,8 +476,7 @@ class TemplateInterface(BaseModel):
     mode: MacvtapMode | None = Field(None, description="macvtap only (default vepa)")
 
 
-class TemplateCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class TemplateCreate(Body):
     name: Name
     memory_mib: int = Field(256, ge=16, le=4 * 1024 * 1024)
     vcpus: int = Field(1, ge=1, le=256)
@@ -438,6 +498,24 @@ class TemplateCreate(BaseModel):
 
 class TemplateUpdate(TemplateCreate):
     """A template whole, replacing the one of its name."""
+
+    name: Name | SkipJsonSchema[None] = Field(  # type: ignore[assignment]
+        None,
+        description="Left out: the path's. Given, it must be the path's (refused with 422 "
+        "otherwise: a template is not renamed, create one under the new name).",
+        json_schema_extra=omit_default,
+    )
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("name cannot be null; leave it out (the path names the template)")
+        return value
+
+    def spec_for(self, name: str) -> TemplateSpec:
+        """The template as the engine takes it, named by the path unless the body names it."""
+        return self.model_copy(update={"name": self.name or name}).spec()
 
 
 class TemplateOut(TemplateCreate):
@@ -466,9 +544,19 @@ class MacPoolOut(BaseModel):
         )
 
 
-class MacPoolUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    ranges: list[Annotated[str, StringConstraints(max_length=40)]] = Field(
-        min_length=1, max_length=64
+MacRange = Annotated[
+    str,
+    StringConstraints(pattern=rf"^{MAC_REGEX}-{MAC_REGEX}$"),
+    Field(json_schema_extra={"not": {"pattern": f"^{ZERO_MAC}-|-{ZERO_MAC}$"}}),
+]
+
+
+class MacPoolUpdate(Body):
+    ranges: list[MacRange] = Field(
+        min_length=1,
+        max_length=64,
+        description="FROM-TO, inclusive, of unicast MACs other than all zeros. Rules between "
+        "values, refused with 422 naming the range: FROM is no higher than TO, both have the "
+        "same first byte (a range never reaches a multicast MAC), ranges do not overlap.",
     )
     allow_duplicates: bool = False

@@ -30,9 +30,14 @@ SCHEMES = (
 )
 # The libvirt URIs plugboard manages: QEMU's system or session driver over any transport, and
 # libvirt's test driver. The API publishes this pattern in its schema.
+# RFC 3986's characters only (no space, no control character): a URI is stored and later
+# handed to libvirt, which must never see anything else.
+_AUTHORITY = r"[A-Za-z0-9._~%!$&'()*+,;=:@\[\]-]*"
+_PATH = r"[A-Za-z0-9._~%!$&'()*+,;=:@/-]+"
+_QUERY = r"[A-Za-z0-9._~%!$&'()*+,;=:@/?-]*"
 URI_REGEX = (
-    r"^(qemu(\+(ssh|libssh|libssh2|tls|tcp|unix))?://[^/?#]*/(system|session)"
-    r"|test://[^/?#]*/[^?#]+)([?][^#]*)?$"
+    rf"^(qemu(\+(ssh|libssh|libssh2|tls|tcp|unix))?://{_AUTHORITY}/(system|session)"
+    rf"|test://{_AUTHORITY}/{_PATH})([?]{_QUERY})?$"
 )
 URI_PATTERN = re.compile(URI_REGEX)
 GET_TIMEOUT = 5.0  # a GET of one host waits this long for a first connection, no more
@@ -56,7 +61,7 @@ class HostView:
 
 
 def check_uri(uri: str) -> str:
-    if URI_PATTERN.match(uri):
+    if URI_PATTERN.fullmatch(uri):  # not match: "$" also matches before a final newline
         return uri
     scheme = urlsplit(uri).scheme
     if scheme not in SCHEMES:

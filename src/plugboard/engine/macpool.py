@@ -40,7 +40,7 @@ SCAN_TIMEOUT = 10.0
 
 def check_mac(mac: str) -> str:
     """`mac` in canonical form (lower case), or MAC_ADDRESS_INVALID."""
-    if not MAC_PATTERN.match(mac):
+    if not MAC_PATTERN.fullmatch(mac):
         raise MacAddressInvalid(
             f"'{mac}' is not a MAC address (six hex pairs joined by ':')", field="mac"
         )
@@ -137,6 +137,8 @@ def macs_in_use(registry: HostRegistry) -> MacScan:
         try:
             scan.macs |= host.call(_macs, timeout=SCAN_TIMEOUT)
         except HostError as err:
+            if host.removed:  # its VMs are no longer plugboard's to check
+                continue
             log.warning("the MAC check could not ask host %s: %s", host.name, err.detail)
             scan.unchecked_hosts.append(host.name)
     return scan

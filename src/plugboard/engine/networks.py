@@ -15,6 +15,7 @@ from plugboard.errors import InvalidInput, NetworkExists, NetworkInUse, Plugboar
 from plugboard.hosts.adapter import Libvirt, LibvirtNetwork
 from plugboard.hosts.connection import HostConnection
 from plugboard.hosts.errors import refusal_explained
+from plugboard.names import check_name
 from plugboard.netxml import (
     Network,
     NetworkXMLError,
@@ -113,15 +114,18 @@ def definition_from(body: bytes | dict[str, Any], xml: bool) -> Network:
     """The network a request brings, as XML or as the JSON form; 422 naming the element."""
     try:
         if xml and isinstance(body, bytes):
-            return parse_network(body)
-        if not isinstance(body, dict):
+            network = parse_network(body)
+        elif not isinstance(body, dict):
             raise InvalidInput(
                 "the body must be a JSON object (the network's JSON form) or "
                 "libvirt XML with Content-Type: application/xml"
             )
-        return network_from_json(body)
+        else:
+            network = network_from_json(body)
     except NetworkXMLError as err:
         raise InvalidInput(str(err), field=err.path) from None
+    check_name(network.name, field="/network/name")  # else no route could reach it
+    return network
 
 
 # --- changes ---------------------------------------------------------------------------------

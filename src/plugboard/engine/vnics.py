@@ -12,6 +12,7 @@ in the store.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable, Container
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -148,9 +149,25 @@ def _recovered(
     return journal.vm_notes(store, host, dom.uuid)
 
 
+# RFC 9110's If-Match: "*" or a list of entity tags, each strong ("...") or weak (W/"...").
+_IF_MATCH = re.compile(r'\*|(W/)?"[\x21\x23-\x7E]*"(\s*,\s*(W/)?"[\x21\x23-\x7E]*")*')
+_ENTITY_TAG = re.compile(r'(W/)?"[\x21\x23-\x7E]*"')
+
+
 def check_etag(state: VnicState, if_match: str | None) -> None:
-    """PRECONDITION_FAILED unless `if_match` (an If-Match header) is the vNIC's ETag or *."""
-    if if_match is not None and if_match not in ("*", state.etag):
+    """PRECONDITION_FAILED unless `if_match` (an If-Match header) is * or lists the vNIC's
+    ETag. As RFC 9110 says: strong comparison (a weak tag never matches), and a header that
+    is no list of entity tags matches nothing."""
+    if if_match is None or if_match.strip() == "*":
+        return
+    value = if_match.strip()
+    if not _IF_MATCH.fullmatch(value):
+        raise PreconditionFailed(
+            f'If-Match {value[:80]!r} is neither * nor a list of entity tags ("..."); send '
+            f"the vNIC's ETag as you read it (now {state.etag})",
+            etag=state.etag,
+        )
+    if state.etag not in (tag.group() for tag in _ENTITY_TAG.finditer(value)):
         raise PreconditionFailed(
             f"vNIC {state.vnic.name} changed since you read it (ETag {state.etag}); read it "
             "again and retry",

@@ -80,21 +80,43 @@ class HostConnection:
     # --- calls -------------------------------------------------------------------------
     def call(self, fn: Callable[[Libvirt], T], timeout: float | None = None) -> T:
         """Run `fn(libvirt)` on this host's threads, with the host's libvirt adapter."""
-        future = self._pool.submit(self._run, fn)
+        future = self._start(fn)
         try:
             return future.result(timeout or self._call_timeout)
         except concurrent.futures.TimeoutError:
             raise self._timeout(timeout) from None
+        except concurrent.futures.CancelledError:  # still queued when the host was removed
+            raise HostUnreachable(self._removed()) from None
 
     async def acall(self, fn: Callable[[Libvirt], T], timeout: float | None = None) -> T:
         """`call` for the event loop: awaits the host's thread without a thread of its own."""
-        future = self._pool.submit(self._run, fn)
+        future = self._start(fn)
         try:
             return await asyncio.wait_for(
                 asyncio.wrap_future(future), timeout or self._call_timeout
             )
         except TimeoutError:
             raise self._timeout(timeout) from None
+        except asyncio.CancelledError:
+            if future.cancelled():  # still queued when the host was removed
+                raise HostUnreachable(self._removed()) from None
+            raise  # the request itself was cancelled
+
+    def _start(self, fn: Callable[[Libvirt], T]) -> concurrent.futures.Future[T]:
+        try:
+            return self._pool.submit(self._run, fn)
+        except RuntimeError:  # the pool is shut down: removed (or re-made) while a request ran
+            raise HostUnreachable(self._removed()) from None
+
+    def _removed(self) -> str:
+        return (
+            f"host '{self.name}' was removed or its URI changed while this request ran; "
+            "try again (`plugboard host-list` shows the hosts)"
+        )
+
+    @property
+    def removed(self) -> bool:
+        return self._closed
 
     def _timeout(self, timeout: float | None) -> HostTimeout:
         return HostTimeout(
@@ -153,7 +175,7 @@ class HostConnection:
             if self._conn is not None:
                 return self._conn
             if self._closed:
-                raise HostUnreachable(f"host '{self.name}' was removed")
+                raise HostUnreachable(self._removed())
             if self.state is HostState.UNREACHABLE:
                 raise HostUnreachable(f"host '{self.name}' is unreachable: {self.error}")
             return self._open_locked()
@@ -168,6 +190,13 @@ class HostConnection:
             info = read_info(conn)
         except libvirt.libvirtError as err:
             self._mark_unreachable(error_message(err))
+            raise HostUnreachable(f"host '{self.name}' is unreachable: {self.error}") from err
+        except (ValueError, TypeError) as err:  # libvirt-python refused the URI (a NUL, say)
+            self.state, self.connected_since = HostState.UNREACHABLE, None  # no retrying it
+            self.error = (
+                f"its URI is not valid ({err}); correct it (plugboard host-set {self.name} "
+                "--uri URI) or remove the host"
+            )
             raise HostUnreachable(f"host '{self.name}' is unreachable: {self.error}") from err
         conn.registerCloseCallback(self._on_close, None)
         feed.register(conn, self.name, self._event)

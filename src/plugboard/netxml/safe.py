@@ -6,7 +6,7 @@ from lxml import etree
 
 from plugboard.netxml.errors import NetworkXMLError
 
-MAX_BYTES = 1024 * 1024
+MAX_BYTES = 4 * 1024 * 1024  # libvirt's RPC refuses a longer string (VIR_NET_MESSAGE_STRING_MAX)
 # libxml2 itself refuses documents nested deeper than 256 elements (unless XML_PARSE_HUGE,
 # which huge_tree=False keeps off); the network format nests 6 deep.
 MAX_DEPTH = 256

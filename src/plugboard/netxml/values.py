@@ -65,11 +65,14 @@ def _hex(width: int, limit: int) -> Conv[int]:
     return Conv("hex", parse, fmt, "integer", f"0..{limit:#x}")
 
 
-IP = Conv("ip", _ip, allowed="an IPv4 or IPv6 address")
-IPV4 = Conv("ipv4", _ipv4, allowed="an IPv4 address")
-MAC = Conv("mac", _mac, allowed="a MAC address such as 52:54:00:12:34:56")
-MAC_AS_GIVEN = Conv("mac", _mac_as_given, allowed="a MAC address such as 52:54:00:12:34:56")
-UUID = Conv("uuid", _uuid, allowed="a UUID")
+_MAC_PATTERN = (("pattern", r"^[0-9A-Fa-f]{1,2}(:[0-9A-Fa-f]{1,2}){5}$"),)
+IP = Conv("ip", _ip, allowed="an IPv4 or IPv6 address",
+          schema=(("anyOf", [{"format": "ipv4"}, {"format": "ipv6"}]),))  # fmt: skip
+IPV4 = Conv("ipv4", _ipv4, allowed="an IPv4 address", schema=(("format", "ipv4"),))
+MAC = Conv("mac", _mac, allowed="a MAC address such as 52:54:00:12:34:56", schema=_MAC_PATTERN)
+MAC_AS_GIVEN = Conv("mac", _mac_as_given, allowed="a MAC address such as 52:54:00:12:34:56",
+                    schema=_MAC_PATTERN)  # fmt: skip
+UUID = Conv("uuid", _uuid, allowed="a UUID", schema=(("format", "uuid"),))
 PCI_DOMAIN = _hex(4, 0xFFFF)
 PCI_BUS = _hex(2, 0xFF)
 PCI_SLOT = _hex(2, 0x1F)

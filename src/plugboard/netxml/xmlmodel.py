@@ -33,6 +33,7 @@ class Conv(Generic[T]):
     format: Callable[[T], str] = str
     json_type: str = "string"
     allowed: str = ""
+    schema: tuple[tuple[str, Any], ...] = ()  # what JSON Schema says of the value's form
 
 
 def _choice(*values: str) -> Conv[str]:
@@ -163,6 +164,14 @@ class Children(NodeField[list[N]]):
 
     def __init__(self, cls: type[N], xml: str = "") -> None:
         super().__init__(cls, xml)
+
+
+# JSON Schema of XML kept as text: an element (whether it is well-formed, JSON Schema cannot say).
+RAW_SCHEMA = {
+    "type": "string",
+    "pattern": r"^\s*<[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*>\s*$",
+    "description": "An XML element, as text (well-formed XML: refused with 422 otherwise)",
+}
 
 
 class RawField(Field[T]):
@@ -429,9 +438,11 @@ class Node:
                 if isinstance(f, NodeField):
                     prop = {"$ref": f"#/$defs/{f.cls.json_schema(defs)['title']}"}
                 else:
-                    prop = {"type": "string" if isinstance(f, RawField) else f.conv.json_type}
+                    raw = isinstance(f, RawField)
+                    prop = dict(RAW_SCHEMA) if raw else {"type": f.conv.json_type}
                     if f.conv.allowed and f.conv.name == "choice":
                         prop["enum"] = f.conv.allowed.split(", ")
+                    prop |= dict(f.conv.schema)
                 props[f.key] = {"type": "array", "items": prop} if f.many else prop
             defs[name] = {
                 "title": name,

@@ -71,7 +71,7 @@ class Store:
 
     def __init__(self, url: str) -> None:
         self.engine = make_engine(url)
-        # A file on this machine: a short write may run on the event loop.
+        # SQLite: one service process per file (`claim`), its own threads serialise it.
         self.local = self.engine.dialect.name == "sqlite"
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._claim: int | None = None

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from plugboard.api.deps import Admin, CurrentUser, HostDep, audit_target
 from plugboard.api.problems import responses
 from plugboard.api.schemas import (
+    NETXML,
     DhcpLeaseOut,
     Name,
     NetworkChangeOut,
@@ -16,8 +17,9 @@ from plugboard.api.schemas import (
     NetworkSummaryOut,
     NetworkUpdate,
 )
+from plugboard.api.text import check_document
 from plugboard.engine import networks
-from plugboard.errors import BadRequest
+from plugboard.errors import BadRequest, InvalidInput
 from plugboard.netxml import Network
 
 XML = "application/xml"
@@ -30,6 +32,10 @@ async def definition_body(request: Request):
     """The request's network: libvirt XML (Content-Type: application/xml) or the JSON form."""
     raw = await request.body()
     if request.headers.get("content-type", "").split(";")[0].strip() in (XML, "text/xml"):
+        try:
+            check_document(raw.decode())
+        except UnicodeDecodeError:
+            raise InvalidInput("the XML is not UTF-8 text", field="body") from None
         return networks.definition_from(raw, xml=True)
     try:
         doc = json.loads(raw or b"null")
@@ -37,6 +43,7 @@ async def definition_body(request: Request):
         raise BadRequest(
             f"the body is neither JSON nor (with Content-Type: {XML}) XML: {err}"
         ) from None
+    check_document(doc)
     return networks.definition_from(doc, xml=False)
 
 
@@ -45,9 +52,7 @@ DEFINITION_BODY = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {
-                "schema": {"type": "object", "description": "A network in plugboard's JSON form"}
-            },
+            "application/json": {"schema": {"$ref": f"#/components/schemas/{NETXML}Network"}},
             XML: {"schema": {"type": "string", "description": "libvirt network XML"}},
         },
     }

@@ -33,7 +33,7 @@ def get_template(name: Name, db: DbSession, _: CurrentUser) -> TemplateOut:
 
 @router.put("/{name}", summary="Replace a template", responses=responses(403, 404))
 def replace_template(name: Name, body: TemplateUpdate, db: DbSession, _: Admin) -> TemplateOut:
-    return TemplateOut.from_template(templates.replace_template(db, name, body.spec()))
+    return TemplateOut.from_template(templates.replace_template(db, name, body.spec_for(name)))
 
 
 @router.delete(
