@@ -151,16 +151,22 @@ def test_a_uri_holds_only_the_characters_of_rfc_3986(uri):
         check_uri(uri)
 
 
-def test_a_stored_uri_with_a_nul_answers_502_and_can_be_corrected(services):
-    """A host stored before the rules, its URI holding a NUL: its routes say what is wrong
-    (502 HOST_UNREACHABLE, 'its URI is not valid'), never 500; PATCH corrects it."""
+def with_stored_uri(services, uri: str):
+    """A service whose host 'old' was stored before the rules, with `uri` (written to the
+    store directly, as an older plugboard could have), started again on that store."""
     first = services.make()
     first.post("/hosts", json={"name": "old", "uri": "test:///default"})
     store = Store(first.settings.database_url.get_secret_value())
     with store.session() as db:
-        db.execute(update(Host).where(Host.name == "old").values(uri="test:///default\x00x"))
+        db.execute(update(Host).where(Host.name == "old").values(uri=uri))
     store.dispose()
-    svc = services.restart(first)
+    return services.restart(first)
+
+
+def test_a_stored_uri_with_a_nul_answers_502_and_can_be_corrected(services):
+    """Its routes say what is wrong (502 HOST_UNREACHABLE, 'its URI is not valid'), never
+    500; PATCH corrects it."""
+    svc = with_stored_uri(services, "test:///default\x00x")
     for path in ("/hosts/old/networks", "/hosts/old/vms", "/hosts/old/interfaces"):
         problem = assert_problem(svc.get(path), 502, "HOST_UNREACHABLE")
         assert "URI is not valid" in problem["detail"], problem
@@ -172,13 +178,7 @@ def test_a_stored_uri_with_a_nul_answers_502_and_can_be_corrected(services):
 
 
 def test_a_stored_uri_with_a_nul_can_be_removed(services):
-    first = services.make()
-    first.post("/hosts", json={"name": "old", "uri": "test:///default"})
-    store = Store(first.settings.database_url.get_secret_value())
-    with store.session() as db:
-        db.execute(update(Host).where(Host.name == "old").values(uri="test:///\x00"))
-    store.dispose()
-    svc = services.restart(first)
+    svc = with_stored_uri(services, "test:///\x00")
     assert svc.delete("/hosts/old").status_code == 204
     assert [h["name"] for h in svc.get("/hosts").json()] == ["local"]
 

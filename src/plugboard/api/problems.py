@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -34,20 +35,11 @@ HTTP_CODES = {
 }
 
 
-def problem(
-    request: Request,
-    *,
-    status: int,
-    code: str,
-    title: str,
-    detail: str,
-    errors: list[dict] | None = None,
-    headers: Mapping[str, str] | None = None,
-    extra: dict | None = None,
-) -> JSONResponse:
+def problem(request: Request, *, code: str, detail: str, **fields: Any) -> JSONResponse:
+    """`problem_response`, its code and detail kept for the audit log."""
     request.state.problem_code = code
     request.state.problem_detail = detail
-    return problem_response(status, code, title, detail, errors, headers, extra)
+    return problem_response(code=code, detail=detail, **fields)
 
 
 def problem_response(

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
-from pydantic.json_schema import SkipJsonSchema
+from pydantic.json_schema import SkipJsonSchema, WithJsonSchema
 
 from plugboard.api.schemas import Name
 from plugboard.api.text import LINE_REGEX, Body, omit_default, with_rules
@@ -36,12 +36,18 @@ IfName = Annotated[
 # Unicast (the first byte even): a NIC's address. Not all zeros: said by `NOT_ZERO_MAC`.
 MAC_REGEX = r"[0-9A-Fa-f][02468ACEace](:[0-9A-Fa-f]{2}){5}"
 ZERO_MAC = "00:00:00:00:00:00"
+# The schema says the rule; the engine enforces it (macpool.check_mac), so that a bad MAC gets
+# its own 422 MAC_ADDRESS_INVALID saying what is wrong with it (multicast, all zeros, ...).
 Mac = Annotated[
     str,
-    StringConstraints(pattern=rf"^{MAC_REGEX}$"),
-    Field(
-        description="aa:bb:cc:dd:ee:ff; unicast (the first byte even), not all zeros.",
-        json_schema_extra={"not": {"const": ZERO_MAC}},
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": rf"^{MAC_REGEX}$",
+            "not": {"const": ZERO_MAC},
+            "description": "aa:bb:cc:dd:ee:ff; unicast (the first byte even), not all zeros "
+            "(else 422 MAC_ADDRESS_INVALID).",
+        }
     ),
 ]
 HostPath = Annotated[
