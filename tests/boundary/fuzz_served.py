@@ -57,6 +57,7 @@ def settings(directory: Path, port: int) -> dict[str, str]:
     return {
         "PLUGBOARD_DATABASE_URL": f"sqlite:///{directory / 'plugboard.db'}",
         "PLUGBOARD_CONFIG_DIR": str(directory / "config"),
+        "PLUGBOARD_CONFIG": str(directory / "none.toml"),  # not the machine user's file
         "PLUGBOARD_LOCAL_URI": "test:///default",
         "PLUGBOARD_LISTEN_PORT": str(port),
         "PLUGBOARD_HOST_CALL_TIMEOUT": "10",

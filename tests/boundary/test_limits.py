@@ -32,6 +32,7 @@ class Served:
             | {
                 "PLUGBOARD_DATABASE_URL": f"sqlite:///{directory / 'plugboard.db'}",
                 "PLUGBOARD_CONFIG_DIR": str(directory / "config"),
+                "PLUGBOARD_CONFIG": str(directory / "none.toml"),  # not the machine user's file
                 "PLUGBOARD_LOCAL_URI": "test:///default",
                 "PLUGBOARD_LISTEN_PORT": str(self.port),
             }
