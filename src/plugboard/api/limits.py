@@ -74,7 +74,9 @@ class _Body:
             await _refuse(self.scope, self.send, *self.refusal)
 
     async def bounded_receive(self) -> Message:
-        if self.complete or self.refusal is not None:
+        if self.refusal is not None:  # refused: nothing more of the body is read
+            return {"type": "http.disconnect"}
+        if self.complete:
             return await self.receive()
         try:
             message = await asyncio.wait_for(self.receive(), self.deadline - time.monotonic())

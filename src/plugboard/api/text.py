@@ -9,14 +9,15 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from plugboard.errors import InvalidInput
 
 # C0 controls but tab, newline and carriage return; DEL; C1 controls.
-TEXT_REGEX = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+_CONTROLS = r"\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F"
+TEXT_REGEX = rf"^[^{_CONTROLS}]*$"
 LINE_REGEX = r"^[^\x00-\x1F\x7F-\x9F]*$"  # the same, on one line (paths, ...)
-_CONTROL = re.compile(r"[\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]")
+_CONTROL = re.compile(f"[{_CONTROLS}]")
 TEXT_RULE = "no control characters (U+0000-U+001F but tab and newlines, U+007F-U+009F)"
 
 
@@ -85,7 +86,7 @@ class Body(BaseModel):
 
     @field_validator("*", mode="after")
     @classmethod
-    def _text_only(cls, value: Any, info: ValidationInfo) -> Any:
+    def _text_only(cls, value: Any) -> Any:
         if not isinstance(value, BaseModel):  # a nested body has checked itself
             try:
                 check_document(value)

@@ -33,7 +33,7 @@ IfName = Annotated[
     StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,15}$"),
     Field(description="A host interface name (at most 15 characters)."),
 ]
-# Unicast (the first byte even): a NIC's address. Not all zeros: said by `NOT_ZERO_MAC`.
+# Unicast (the first byte even): a NIC's address. Not all zeros: `ZERO_MAC`, said by a `not`.
 MAC_REGEX = r"[0-9A-Fa-f][02468ACEace](:[0-9A-Fa-f]{2}){5}"
 ZERO_MAC = "00:00:00:00:00:00"
 # The schema says the rule; the engine enforces it (macpool.check_mac), so that a bad MAC gets

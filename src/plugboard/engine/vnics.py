@@ -150,17 +150,18 @@ def _recovered(
 
 
 # RFC 9110's If-Match: "*" or a list of entity tags, each strong ("...") or weak (W/"...").
-_IF_MATCH = re.compile(r'\*|(W/)?"[\x21\x23-\x7E]*"(\s*,\s*(W/)?"[\x21\x23-\x7E]*")*')
-_ENTITY_TAG = re.compile(r'(W/)?"[\x21\x23-\x7E]*"')
+_TAG = r'(W/)?"[\x21\x23-\x7E]*"'
+_IF_MATCH = re.compile(rf"\*|{_TAG}(\s*,\s*{_TAG})*")
+_ENTITY_TAG = re.compile(_TAG)
 
 
 def check_etag(state: VnicState, if_match: str | None) -> None:
     """PRECONDITION_FAILED unless `if_match` (an If-Match header) is * or lists the vNIC's
     ETag. As RFC 9110 says: strong comparison (a weak tag never matches), and a header that
     is no list of entity tags matches nothing."""
-    if if_match is None or if_match.strip() == "*":
+    value = (if_match or "*").strip()
+    if value == "*":
         return
-    value = if_match.strip()
     if not _IF_MATCH.fullmatch(value):
         raise PreconditionFailed(
             f'If-Match {value[:80]!r} is neither * nor a list of entity tags ("..."); send '
