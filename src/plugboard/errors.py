@@ -59,6 +59,13 @@ class HostInterfaceNotFound(InvalidInput):
     title = "Host interface not found."
 
 
+class FileNotFound(InvalidInput):
+    """A file the VM boots from (kernel, initrd, disk image) is not on the host."""
+
+    code = "FILE_NOT_FOUND"
+    title = "File not found on the host."
+
+
 class OvsBridgeNotFound(InvalidInput):
     """A vNIC or template names an Open vSwitch bridge the host does not have (or the host
     runs no Open vSwitch)."""
@@ -226,6 +233,21 @@ class UpdateVnicFailed(Conflict):
     def __init__(self, detail: str, **extra: Any) -> None:
         extra.setdefault("error_code", self.error_code)
         super().__init__(detail, **extra)
+
+
+class NoFreePciSlot(Conflict):
+    """A running VM has no free PCI slot (PCIe root port) for another hot-plugged card, and
+    cannot get one while it runs. Unplug a card, or give the VM more slots and restart it."""
+
+    code = "NO_FREE_PCI_SLOT"
+    title = "No free PCI slot."
+
+
+class NetworkInactive(Conflict):
+    """The network is defined but not started. Start it (`plugboard net-start NAME`)."""
+
+    code = "NETWORK_INACTIVE"
+    title = "Network not active."
 
 
 class PreconditionFailed(PlugboardError):

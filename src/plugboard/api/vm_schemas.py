@@ -9,19 +9,37 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 from pydantic.json_schema import SkipJsonSchema, WithJsonSchema
 
 from plugboard.api.schemas import Name
 from plugboard.api.text import LINE_REGEX, Body, omit_default, with_rules
 from plugboard.engine import macpool, vms, vnics
 from plugboard.engine.templates import TEMPLATE_INTERFACE_TYPES, TemplateInterfaceType, TemplateSpec
+from plugboard.engine.vm_spec import HOTPLUG_SLOTS, MAX_HOTPLUG_SLOTS
 from plugboard.engine.vm_state import VnicState
 from plugboard.errors import InvalidInput
 from plugboard.hosts.model import DomainType
 from plugboard.store.models import Template
 from plugboard.vnic import ActionKind, MacvtapMode, Source, VlanTags, Vnic, VnicModel
 from plugboard.vnic.model import DEFAULT_MACVTAP_MODE, DEPRECATED_SOURCE_TYPES, LIMITS, Limits
+
+
+def _not_a_bool(value: object) -> object:
+    if isinstance(value, bool):
+        raise ValueError("a number is asked for, not true or false")
+    return value
+
+
+# A whole number: 6 and 6.0 (JSON Schema's integers), never true or false.
+Count = Annotated[int, BeforeValidator(_not_a_bool)]
 
 VnicName = Annotated[
     str,
@@ -186,7 +204,10 @@ class VnicOut(BaseModel):
     source: dict | None = Field(description="{type: network|bridge|ovs|macvtap, ...}; null: none")
     plugged: bool
     linked: bool
-    active: bool = Field(description="plugged and linked")
+    active: bool = Field(description="Plugged and linked on a running VM (false when stopped)")
+    active_at_start: bool = Field(
+        description="Plugged and linked in the VM's definition: what `active` is once it starts"
+    )
     bandwidth: dict | None
     vlan: dict | None
     target_dev: str | None = Field(description="The host's tap/macvtap while the VM runs")
@@ -219,7 +240,8 @@ class VnicOut(BaseModel):
         # Built from plugboard's own values: no second validation.
         return cls.model_construct(
             **vnic_config(state.vnic),
-            active=state.vnic.active,
+            active=state.active,
+            active_at_start=state.vnic.active,
             target_dev=state.target_dev,
             pci_address=state.pci_address,
             ips=state.ips,
@@ -236,6 +258,9 @@ class ActionOut(BaseModel):
     kind: ActionKind
     reason: str
     keeps_pci_address: bool
+    pci_address: str | None = Field(
+        None, description="A plug's slot (domain:bus:slot.function); null: the card's own"
+    )
 
 
 class VnicChangeOut(BaseModel):
@@ -406,6 +431,13 @@ class VmCreate(Body):
     boot: Boot | None = Field(None, description="Required without a template")
     nics: list[VnicCreate] = Field([], max_length=28)
     domain_type: DomainType | None = Field(None, description="auto (default): the host's setting")
+    hotplug_slots: Count | None = Field(
+        None,
+        ge=0,
+        le=MAX_HOTPLUG_SLOTS,
+        description=f"Free PCI slots for cards hot-plugged later (default {HOTPLUG_SLOTS}, "
+        "or the template's): a running VM cannot get more",
+    )
 
     def request(self) -> vms.VmRequest:
         return vms.VmRequest(
@@ -416,7 +448,19 @@ class VmCreate(Body):
             boot=self.boot.model_dump(exclude_none=True) if self.boot else None,
             domain_type=self.domain_type,
             vnics=[vnic_fields_from(n, only_set=False) for n in self.nics],
+            hotplug_slots=self.hotplug_slots,
         )
+
+
+class VmUpdate(Body):
+    """What can be changed of a VM (more to come)."""
+
+    hotplug_slots: Count = Field(
+        ge=0,
+        le=MAX_HOTPLUG_SLOTS,
+        description="At least this many free PCI slots for hot-plugged cards at the VM's next "
+        "start (now, for a stopped VM): a running VM cannot get more slots until it restarts",
+    )
 
 
 class VmSummaryOut(BaseModel):
@@ -428,6 +472,10 @@ class VmSummaryOut(BaseModel):
     memory_mib: int
     vcpus: int
     domain_type: str | None
+    hotplug_slots_free: int = Field(
+        description="Free PCI slots for new hot-plugged cards (a running VM's now; a stopped "
+        "VM's at its start)"
+    )
 
     @classmethod
     def from_view(cls, view: vms.VmView) -> VmSummaryOut:
@@ -435,12 +483,19 @@ class VmSummaryOut(BaseModel):
 
 
 class VmOut(VmSummaryOut):
+    hotplug_slots_at_start: int | None = Field(
+        None, description="Free PCI slots the VM's definition gives it at its next start"
+    )
     nics: list[VnicOut]
 
     @classmethod
     def from_view(cls, view: vms.VmView) -> VmOut:
         summary = {k: getattr(view, k) for k in VmSummaryOut.model_fields}
-        return cls(**summary, nics=[VnicOut.from_state(v) for v in view.vnics])
+        return cls(
+            **summary,
+            hotplug_slots_at_start=view.hotplug_slots_at_start,
+            nics=[VnicOut.from_state(v) for v in view.vnics],
+        )
 
 
 class VmCreatedOut(VmOut):
@@ -493,6 +548,12 @@ class TemplateCreate(Body):
     )
     interfaces: list[TemplateInterface] = Field([], max_length=28)
     nic_model: VnicModel = "virtio"
+    hotplug_slots: Count = Field(
+        HOTPLUG_SLOTS,
+        ge=0,
+        le=MAX_HOTPLUG_SLOTS,
+        description="Free PCI slots its VMs get for cards hot-plugged later",
+    )
 
     def spec(self) -> TemplateSpec:
         fields = self.model_dump()

@@ -7,7 +7,15 @@ from typing import Annotated, Any
 import typer
 
 from plugboard.cli.output import Format, OutputOption, call, fail, show, stdout
-from plugboard.cli.vms import DiskOpt, DomainTypeOpt, KernelOpt, MemoryOpt, ModeOpt, VcpusOpt
+from plugboard.cli.vms import (
+    DiskOpt,
+    DomainTypeOpt,
+    KernelOpt,
+    MemoryOpt,
+    ModeOpt,
+    SlotsOpt,
+    VcpusOpt,
+)
 from plugboard.vnic.model import VnicModel
 
 COLUMNS = ["name", "memory_mib", "vcpus", "boot", "networks", "interfaces", "nic_model"]
@@ -63,7 +71,7 @@ def _body(current: dict, **given: Any) -> dict:
         if given[key] is not None:
             boot[key] = given[key]
     body["boot"] = boot
-    for key in ("memory_mib", "vcpus", "domain_type", "nic_model"):
+    for key in ("memory_mib", "vcpus", "domain_type", "nic_model", "hotplug_slots"):
         if given[key] is not None:
             body[key] = given[key]
     if given["network"] is not None:
@@ -111,6 +119,7 @@ def _command(update: bool):
         ] = False,
         model: Annotated[VnicModel | None, typer.Option(help="The vNICs' model (virtio).")] = None,
         domain_type: DomainTypeOpt = None,
+        hotplug_slots: SlotsOpt = None,
         output: OutputOption = Format.table,
     ) -> None:
         given = locals() | {"memory_mib": memory, "nic_model": model}

@@ -34,6 +34,10 @@ VcpusOpt = Annotated[int | None, typer.Option(help="Default 1.")]
 KernelOpt = Annotated[str | None, typer.Option(help="Kernel path on the host.")]
 DiskOpt = Annotated[str | None, typer.Option(help="Disk image path on the host.")]
 DomainTypeOpt = Annotated[DomainType | None, typer.Option(help="kvm, qemu (TCG) or auto.")]
+SlotsOpt = Annotated[
+    int | None,
+    typer.Option(help="Free PCI slots for vNICs hot-plugged later (default 8, or the template's)."),
+]
 
 
 def _vms(host: str, vm: str = "") -> str:
@@ -87,6 +91,7 @@ def vm_create(
         list[str] | None, typer.Option(help="One vNIC on this network (repeatable).")
     ] = None,
     domain_type: DomainTypeOpt = None,
+    hotplug_slots: SlotsOpt = None,
     start: Annotated[bool, typer.Option(help="Start it too.")] = False,
     output: OutputOption = Format.table,
 ) -> None:
@@ -100,6 +105,7 @@ def vm_create(
         "domain_type": domain_type,
         "boot": boot if any(boot.values()) else None,
         "nics": [{"source": {"type": "network", "network": n}} for n in network or []],
+        "hotplug_slots": hotplug_slots,
     }
     made = call(ctx, "POST", _vms(host), json=body, params={"start": start})
     if output is Format.json:
@@ -126,6 +132,25 @@ def _vm_action(action: str, help_text: str):
 vm_start = _vm_action("start", "Start a VM (its vNICs as their plugged/linked state says).")
 vm_shutdown = _vm_action("shutdown", "Ask the guest to power off (ACPI).")
 vm_destroy = _vm_action("destroy", "Power a VM off now.")
+
+
+def vm_set(
+    ctx: typer.Context,
+    name: str,
+    hotplug_slots: Annotated[
+        int, typer.Option(help="At least this many free PCI slots for hot-plugged vNICs.")
+    ],
+    host: HostOption = "local",
+    output: OutputOption = Format.table,
+) -> None:
+    """Change a VM: its free PCI slots (a running VM gets them at its next start)."""
+    vm = call(ctx, "PATCH", _vms(host, name), json={"hotplug_slots": hotplug_slots})
+    show(vm, output, VM_COLUMNS)
+    if output is not Format.json and vm["state"] == "running":
+        stdout.print(
+            f"{vm['hotplug_slots_at_start']} free PCI slots from its next start "
+            f"({vm['hotplug_slots_free']} now: a running VM cannot get more)"
+        )
 
 
 def vm_delete(
@@ -207,7 +232,9 @@ def _show_change(change: dict, output: Format) -> None:
         return
     for action in change["plan"]:
         slot = "same PCI slot" if action["keeps_pci_address"] else "new PCI slot"
-        stdout.print(f"{action['kind']}: {action['reason']} ({slot})", highlight=False)
+        said = "slot" in action["reason"] or action["kind"] not in ("plug", "unplug")
+        suffix = "" if said else f" ({slot})"
+        stdout.print(f"{action['kind']}: {action['reason']}{suffix}", highlight=False)
     if not change["applied"]:
         stdout.print("nothing changed")
     for note in change.get("notes", []):
@@ -338,6 +365,7 @@ def register(app: typer.Typer) -> None:
         vm_start,
         vm_shutdown,
         vm_destroy,
+        vm_set,
         vm_delete,
         nic_list,
         nic_add,

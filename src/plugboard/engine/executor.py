@@ -40,7 +40,7 @@ from plugboard.store import Store
 from plugboard.vnic import Plan, Vnic
 from plugboard.vnic.metadata import PendingMark, put_records, record_for, records_xml
 from plugboard.vnic.model import vnic_from_json, vnic_to_json
-from plugboard.vnic.xml import interface_for, interface_of, vnic_name
+from plugboard.vnic.xml import in_slot, interface_for, interface_of, vnic_name
 
 log = logging.getLogger(__name__)
 # Who hears each step boundary ("before:unplug", "after:plug", ...): nobody, unless a harness
@@ -109,7 +109,9 @@ def _running(
             steps.append(UnplugConfig(card))
     if "plug" in kinds:
         assert desired is not None
-        card = interface_for(desired, base).format()
+        slot = plan.actions[-1].pci_address
+        iface = interface_for(desired, base)
+        card = (in_slot(iface, slot) if slot else iface).format()
         steps.append(Plug(card, name, any_slot=kinds == ("plug",)))
         if config:
             steps.append(PlugConfig(desired.mac))

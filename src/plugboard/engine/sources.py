@@ -9,7 +9,7 @@ from dataclasses import replace
 from lxml import etree
 
 from plugboard.engine.vm_state import VnicState
-from plugboard.errors import InvalidInput, NetworkNotFound
+from plugboard.errors import InvalidInput, NetworkInactive, NetworkNotFound
 from plugboard.hostnet.listing import check_source
 from plugboard.hosts.adapter import Libvirt
 from plugboard.vnic import MACVTAP_MODES, MODELS, Vnic
@@ -103,3 +103,12 @@ def ensure_blackhole(lv: Libvirt) -> None:
         net.set_autostart(True)
     if not net.is_active():
         net.create()
+
+
+def check_network_active(lv: Libvirt, network: str) -> None:
+    """NETWORK_INACTIVE unless the network runs: a card cannot join a stopped network."""
+    if not lv.network(network).is_active():
+        raise NetworkInactive(
+            f"network '{network}' is not active; start it first: plugboard net-start {network}",
+            network=network,
+        )

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 from lxml import etree
 
+from plugboard.engine import guests
 from plugboard.engine.vm_state import read_vm
 from plugboard.errors import HotunplugTimeout, PlugboardError, UpdateVnicFailed
 from plugboard.hosts.adapter import Libvirt, LibvirtDomain
@@ -131,6 +132,7 @@ class Unplug(Step):
             # Asked again after an interruption: the guest may be letting it go already.
             log.info("%s: unplug of %s asked again: %s", ctx.dom.name, self.vnic, err.detail)
         wait_released(ctx, _mac(self.card), self.vnic)
+        guests.released_a_card(ctx.dom)
 
     def undo(self, ctx: StepContext) -> None:
         ctx.dom.attach_device(self.card, live=True, config=False)

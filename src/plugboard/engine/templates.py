@@ -12,7 +12,7 @@ from typing import Any, Literal, get_args
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from plugboard.engine.vm_spec import check_boot
+from plugboard.engine.vm_spec import HOTPLUG_SLOTS, check_boot
 from plugboard.errors import InvalidInput, TemplateExists, TemplateNotFound
 from plugboard.store.models import Template, utcnow
 from plugboard.vnic import Source
@@ -33,6 +33,7 @@ class TemplateSpec:
     networks: list[str] = field(default_factory=list)
     interfaces: list[dict[str, Any]] = field(default_factory=list)
     nic_model: str = "virtio"
+    hotplug_slots: int = HOTPLUG_SLOTS
 
 
 def check(spec: TemplateSpec) -> TemplateSpec:
@@ -73,6 +74,7 @@ def _fill(template: Template, spec: TemplateSpec) -> Template:
         "boot",
         "networks",
         "nic_model",
+        "hotplug_slots",
     ):
         setattr(template, key, getattr(spec, key))
     template.interfaces = [

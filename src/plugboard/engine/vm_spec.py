@@ -13,7 +13,10 @@ from plugboard.vnic import Vnic
 from plugboard.vnic.metadata import put_records, record_for
 from plugboard.vnic.xml import interface_for
 
-SPARE_ROOT_PORTS = 4  # empty PCIe root ports: q35 hot-plugs one card per port
+HOTPLUG_SLOTS = 8  # free PCIe root ports a new VM gets for hot-plugged cards, by default
+MAX_HOTPLUG_SLOTS = 64
+# libvirt puts a USB controller and a memory balloon on root ports of its own (q35).
+LIBVIRT_PORTS = 2
 
 
 @dataclass
@@ -27,6 +30,7 @@ class VmSpec:
     cmdline: str | None = None
     disk: str | None = None
     vnics: list[dict[str, Any]] = field(default_factory=list)  # Vnic fields, name/mac optional
+    hotplug_slots: int = HOTPLUG_SLOTS
 
 
 def check_boot(kernel: str | None, disk: str | None) -> None:
@@ -57,12 +61,18 @@ def domain_xml(spec: VmSpec, vnics: list[Vnic]) -> str:
         if vnic.plugged:
             devices.append(etree.fromstring(cards[vnic.name].format()))
     etree.SubElement(devices, "controller", type="pci", index="0", model="pcie-root")
-    for _ in range(len(vnics) + SPARE_ROOT_PORTS):
-        etree.SubElement(devices, "controller", type="pci", model="pcie-root-port")
+    in_use = sum(v.plugged for v in vnics) + bool(spec.disk) + LIBVIRT_PORTS
+    add_root_ports(devices, in_use + spec.hotplug_slots)
     serial = etree.SubElement(devices, "serial", type="pty")
     etree.SubElement(serial, "target", port="0")
     etree.SubElement(devices, "console", type="pty")
     return etree.tostring(dom, encoding="unicode")
+
+
+def add_root_ports(devices: etree._Element, count: int) -> None:
+    """`count` more PCIe root ports (libvirt numbers and places them)."""
+    for _ in range(count):
+        etree.SubElement(devices, "controller", type="pci", model="pcie-root-port")
 
 
 def _os(os_: etree._Element, spec: VmSpec) -> None:

@@ -37,6 +37,12 @@ class VnicState:
     drift: str | None = None
     connected: bool | None = None
     disconnected: str | None = None
+    vm_running: bool = False
+
+    @property
+    def active(self) -> bool:
+        """Plugged and linked on a running VM."""
+        return self.vm_running and self.vnic.active
 
     @property
     def etag(self) -> str:
@@ -82,6 +88,8 @@ def read_vm(
                 iface=record.interface,
                 pci_address=pci_address(record.interface),
             )
+    for vnic in vnics.values():
+        vnic.vm_running = running
     if definition and running and persistent:
         _lost(dom, vnics)
     return VmState(dom, running, persistent, root, records, vnics)
@@ -136,19 +144,28 @@ def find_vnic(state: VmState, name: str) -> VnicState:
 
 def add_ips(lv: Libvirt, state: VmState) -> None:
     """Fill in each plugged vNIC's addresses from its network's DHCP leases."""
+    if not state.running:
+        return
     leases: dict[str, list[dict]] = {}
     for vnic in state.vnics.values():
-        src = vnic.vnic.source
-        if not (state.running and vnic.vnic.plugged and src and src.type == "network"):
-            continue
-        network = src.network or ""
-        if network not in leases:
-            leases[network] = _leases(lv, network)
-        vnic.ips = [
-            f"{lease['ipaddr']}/{lease['prefix']}"
-            for lease in leases[network]
-            if (lease.get("mac") or "").lower() == vnic.vnic.mac
-        ]
+        fill_ips(lv, vnic, leases)
+
+
+def fill_ips(lv: Libvirt, vnic: VnicState, leases: dict[str, list[dict]] | None = None) -> None:
+    """A running VM's plugged vNIC's addresses from its network's DHCP leases (`leases`: the
+    networks' leases read so far)."""
+    src = vnic.vnic.source
+    if not (vnic.vnic.plugged and src and src.type == "network"):
+        return
+    leases = {} if leases is None else leases
+    network = src.network or ""
+    if network not in leases:
+        leases[network] = _leases(lv, network)
+    vnic.ips = [
+        f"{lease['ipaddr']}/{lease['prefix']}"
+        for lease in leases[network]
+        if (lease.get("mac") or "").lower() == vnic.vnic.mac
+    ]
 
 
 def _leases(lv: Libvirt, network: str) -> list[dict]:

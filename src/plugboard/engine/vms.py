@@ -9,17 +9,25 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from lxml import etree
 from sqlalchemy.orm import Session
 
 from plugboard.engine import journal, macpool, templates
 from plugboard.engine.hosts import get_host
 from plugboard.engine.locks import MAC_LOCK, holding
-from plugboard.engine.sources import ensure_blackhole, resolve
-from plugboard.engine.vm_spec import VmSpec, check_boot, domain_xml
+from plugboard.engine.sources import check_network_active, ensure_blackhole, resolve
+from plugboard.engine.vm_spec import (
+    HOTPLUG_SLOTS,
+    VmSpec,
+    add_root_ports,
+    check_boot,
+    domain_xml,
+)
 from plugboard.engine.vm_state import VnicState, read_vm
 from plugboard.engine.vnic_notes import annotate
 from plugboard.engine.vnics import next_name
 from plugboard.errors import (
+    FileNotFound,
     InvalidInput,
     MacAddressInUse,
     PlugboardError,
@@ -32,7 +40,9 @@ from plugboard.hosts.errors import refused_as
 from plugboard.hosts.registry import HostRegistry
 from plugboard.store import Store
 from plugboard.vnic import Vnic
-from plugboard.vnic.xml import BLACKHOLE
+from plugboard.vnic.metadata import read_records
+from plugboard.vnic.slots import Slots, slots_of
+from plugboard.vnic.xml import BLACKHOLE, pci_address
 
 log = logging.getLogger(__name__)
 DEFAULT_MEMORY_MIB = 256
@@ -49,7 +59,9 @@ class VmView:
     memory_mib: int
     vcpus: int
     domain_type: str | None
+    hotplug_slots_free: int  # free PCI slots for new cards (the running VM's, or at its start)
     vnics: list[VnicState] = field(default_factory=list)
+    hotplug_slots_at_start: int | None = None  # in the definition (read for one VM only)
 
 
 def _view(dom: LibvirtDomain) -> VmView:
@@ -64,8 +76,45 @@ def _view(dom: LibvirtDomain) -> VmView:
         memory_mib=max_mem_kib // 1024,
         vcpus=vcpus,
         domain_type=vm.root.get("type"),
+        hotplug_slots_free=len(free_slots(vm.root).free_for_new),
         vnics=list(vm.vnics.values()),
     )
+
+
+def free_slots(root: etree._Element) -> Slots:
+    """The PCI slots of a domain's XML, with those its unplugged vNICs keep."""
+    kept = {n: r.interface for n, r in read_records(root).items() if not r.plugged}
+    return slots_of(root, {n: pci_address(i) for n, i in kept.items() if i is not None})
+
+
+def ensure_hotplug_slots(lv: Libvirt, dom: LibvirtDomain, wanted: int) -> LibvirtDomain:
+    """The VM's definition with at least `wanted` free PCI slots (PCIe root ports) for new
+    cards; a running VM gets them at its next start."""
+    root = dom.tree(inactive=True)
+    missing = wanted - len(free_slots(root).free_for_new)
+    if missing <= 0:
+        return dom
+    devices = root.find("devices")
+    assert devices is not None
+    add_root_ports(devices, missing)
+    return lv.define_domain(etree.tostring(root, encoding="unicode"))
+
+
+def set_hotplug_slots(host: HostConnection, store: Store, name: str, wanted: int) -> VmView:
+    """At least `wanted` free PCI slots at the VM's next start (now, for a stopped VM)."""
+
+    def run(lv: Libvirt) -> VmView:
+        dom = lv.domain(name)
+        with holding(store, host.name, dom.uuid):
+            if not dom.is_persistent():
+                raise VmStateConflict(
+                    f"VM '{name}' has no definition (a transient VM): its slots are fixed"
+                )
+            with refused_as(lambda words: InvalidInput(f"libvirt refused the slots: {words}")):
+                ensure_hotplug_slots(lv, dom, wanted)
+        return _one(lv, store, host.name, name)
+
+    return host.call(run)
 
 
 def list_vms(host: HostConnection) -> list[VmView]:
@@ -78,15 +127,19 @@ def list_vms(host: HostConnection) -> list[VmView]:
 def get_vm(host: HostConnection, store: Store, name: str) -> VmView:
     """One VM, its vNICs with what the store adds to them."""
 
-    def read(lv: Libvirt) -> VmView:
-        dom = lv.domain(name)
-        view = _view(dom)
-        state = read_vm(dom, definition=True)
-        annotate(store, host.name, state, journal.vm_notes(store, host.name, dom.uuid))
-        view.vnics = list(state.vnics.values())
-        return view
+    return host.call(lambda lv: _one(lv, store, host.name, name))
 
-    return host.call(read)
+
+def _one(lv: Libvirt, store: Store, host: str, name: str) -> VmView:
+    dom = lv.domain(name)
+    view = _view(dom)
+    state = read_vm(dom, definition=True)
+    annotate(store, host, state, journal.vm_notes(store, host, dom.uuid))
+    view.vnics = list(state.vnics.values())
+    if state.persistent:
+        definition = dom.tree(inactive=True) if state.running else state.root
+        view.hotplug_slots_at_start = len(free_slots(definition).free_for_new)
+    return view
 
 
 # --- creating ----------------------------------------------------------------------------------
@@ -102,6 +155,7 @@ class VmRequest:
     boot: dict[str, str] | None = None  # kernel, initrd, cmdline, disk
     domain_type: str | None = None
     vnics: list[dict[str, Any]] = field(default_factory=list)  # after the template's
+    hotplug_slots: int | None = None
 
 
 @dataclass
@@ -126,7 +180,12 @@ def spec_for(db: Session, registry: HostRegistry, host: str, req: VmRequest) -> 
         domain_type=domain_type,
         **boot,
         vnics=(templates.vnic_fields(made) if made else []) + req.vnics,
+        hotplug_slots=_first(req.hotplug_slots, made.hotplug_slots if made else None),
     )
+
+
+def _first(*values: int | None) -> int:
+    return next((v for v in values if v is not None), HOTPLUG_SLOTS)
 
 
 def create_vm(
@@ -178,10 +237,10 @@ def _create(
 def _define(lv: Libvirt, spec: VmSpec, vnics: list[Vnic], start: bool) -> LibvirtDomain:
     with refused_as(lambda words: InvalidInput(f"libvirt refused the VM: {words}")):
         dom = lv.define_domain(domain_xml(spec, vnics))
+        dom = ensure_hotplug_slots(lv, dom, spec.hotplug_slots)
     if start:
         try:
-            with refused_as(lambda w: VmStateConflict(f"VM '{spec.name}' could not start: {w}")):
-                dom.create()
+            _start(lv, dom)
         except PlugboardError:
             _undefine_half_made(dom)
             raise
@@ -244,14 +303,47 @@ def _act(
 
 def _start(lv: Libvirt, dom: LibvirtDomain) -> None:
     """The definition holds the plugged vNICs with their link state; unplugged ones are only
-    in the metadata, so they are not in the started VM."""
-    if dom.tree(inactive=True).xpath("./devices/interface/source[@network=$n]", n=BLACKHOLE):
-        ensure_blackhole(lv)
-    dom.create()
+    in the metadata, so they are not in the started VM. A network it needs must be active,
+    and the files it boots from on the host."""
+    root = dom.tree(inactive=True)
+    for network in dict.fromkeys(root.xpath("./devices/interface/source/@network")):
+        if network == BLACKHOLE:
+            ensure_blackhole(lv)
+        elif lv.has_network(str(network)):
+            check_network_active(lv, str(network))
+    with refused_as(_start_refused(dom.name, root)):
+        dom.create()
+
+
+def _start_refused(name: str, root: etree._Element) -> Callable[[str], PlugboardError]:
+    """libvirt's refusal to start the VM: FILE_NOT_FOUND for a boot file the host lacks."""
+    files = {
+        "boot.kernel": root.findtext("os/kernel"),
+        "boot.initrd": root.findtext("os/initrd"),
+        "boot.disk": root.xpath("string(devices/disk/source/@file)"),
+    }
+
+    def make(words: str) -> PlugboardError:
+        for where, path in files.items():
+            if path and f"{path}" in words and "No such file" in words:
+                return FileNotFound(
+                    f"VM '{name}' could not start: the host has no file {path} ({where}); "
+                    "copy it there, or give the VM another one",
+                    field=where,
+                )
+        return VmStateConflict(f"VM '{name}' could not start: {words}")
+
+    return make
 
 
 def start_vm(host: HostConnection, store: Store, name: str) -> VmView:
-    return _act(host, store, name, _start, "could not start", timeout=120)
+    def run(lv: Libvirt) -> VmView:
+        dom = lv.domain(name)
+        with holding(store, host.name, dom.uuid):
+            _start(lv, dom)
+            return _view(dom)
+
+    return host.call(run, timeout=120)
 
 
 def shutdown_vm(host: HostConnection, store: Store, name: str) -> VmView:

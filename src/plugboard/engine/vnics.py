@@ -17,18 +17,24 @@ from collections.abc import Callable, Container
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from plugboard.engine import announce, journal, macpool
+from plugboard.engine import announce, guests, journal, macpool
 from plugboard.engine.executor import execute, steps_for
 from plugboard.engine.locks import MAC_LOCK, holding
 from plugboard.engine.recovery import recover_vm
-from plugboard.engine.sources import ensure_blackhole, resolve, resolve_current
+from plugboard.engine.sources import (
+    check_network_active,
+    ensure_blackhole,
+    resolve,
+    resolve_current,
+)
 from plugboard.engine.steps import StepContext
-from plugboard.engine.vm_state import VmState, VnicState, add_ips, find_vnic, read_vm
+from plugboard.engine.vm_state import VmState, VnicState, add_ips, fill_ips, find_vnic, read_vm
 from plugboard.engine.vnic_notes import annotate
 from plugboard.errors import (
     CannotRemoveActiveDevice,
     HostUnreachable,
     MacAddressInUse,
+    NoFreePciSlot,
     OperationPending,
     PlugboardError,
     PreconditionFailed,
@@ -40,8 +46,13 @@ from plugboard.hosts.registry import HostRegistry
 from plugboard.store import Store
 from plugboard.vnic import Plan, PlanError, Vnic, VnicEdit, plan
 from plugboard.vnic.model import Attachment, vnic_to_json
+from plugboard.vnic.slots import slots_of
 
 REMOVE_TIMEOUT = 60.0
+_REFUSALS: dict[str, type[PlugboardError]] = {
+    "CANNOT_REMOVE_ACTIVE_DEVICE": CannotRemoveActiveDevice,
+    "NO_FREE_PCI_SLOT": NoFreePciSlot,
+}
 ALLOCATION_TRIES = 16  # another process may take the MAC picked: the next free one is tried
 
 
@@ -75,6 +86,30 @@ class LockedVm:
         return StepContext(
             self.lv, self.state.dom, self.state.persistent, self.hotunplug_timeout, self.step_notes
         )
+
+    def plan(self, current: Vnic | None, desired: Vnic | None, **facts: Any) -> Plan:
+        """The plan for this VM as it is (its free PCI slots, when it runs); the planner's
+        refusals as plugboard's errors."""
+        unplugged = {n: v.pci_address for n, v in self.state.vnics.items() if not v.vnic.plugged}
+        slots = slots_of(self.state.root, unplugged) if self.state.running else None
+        try:
+            return plan(current, desired, self.state.running, slots=slots, **facts)
+        except PlanError as err:
+            raise _REFUSALS[err.code](str(err), vnic=current or desired) from None
+
+    def check_feasible(self, current: Vnic, desired: Vnic, steps: Plan) -> list[str]:
+        """What can be known before anything changes, so a dry run fails as the real run
+        would: a network to join must be active. Warnings for what cannot be known."""
+        joins = (
+            "plug" in steps.kinds
+            or "reconnect" in steps.kinds
+            or ("live-update" in steps.kinds and current.source != desired.source)
+        )
+        if joins and desired.plugged and desired.source and desired.source.type == "network":
+            check_network_active(self.lv, desired.source.network or "")
+        if "unplug" in steps.kinds and not guests.has_released_a_card(self.state.dom):
+            return [f"warning: {guests.UNPLUG_UNTESTED}"]
+        return []
 
     def entry(self, kind: str, before: Vnic | None, desired: Vnic | None) -> journal.Entry:
         name = (desired or before).name  # type: ignore[union-attr]
@@ -202,14 +237,18 @@ class VnicChangeRequest:
                 desired = current.vnic
             note = s.notes.notes.get(self.name)
             cut = note.disconnected if note is not None and s.state.running else None
-            steps = plan(current.vnic, desired, s.state.running, disconnected=cut)
-            if self.dry_run or steps.kinds == ("none",):
-                if not self.dry_run:
-                    _accept_drift(s, current.vnic, note)
-                return VnicChange(steps, current, applied=False)
+            steps = s.plan(current.vnic, desired, disconnected=cut)
             new_mac = desired.mac != current.vnic.mac
             if pool is not None and new_mac:
                 macpool.check_free(desired.mac, pool, in_use)
+            warnings = s.check_feasible(current.vnic, desired, steps)
+            if self.dry_run or steps.kinds == ("none",):
+                if not self.dry_run:
+                    _accept_drift(s, current.vnic, note)
+                if self.dry_run and s.state.running:
+                    fill_ips(s.lv, current)
+                after = _as_after(current, desired, steps) if self.dry_run else current
+                return VnicChange(steps, after, applied=False, notes=warnings)
             kind = "reconnect" if steps.kinds == ("reconnect",) else "change"
             now = _carry_out(s, kind, current, desired, steps, reserve=new_mac and pool)
             fresh_tap = kind == "reconnect" or "plug" in steps.kinds or _rewired(current, desired)
@@ -218,11 +257,26 @@ class VnicChangeRequest:
                 cut = None
             if now is not None and s.state.running and now.vnic.plugged and now.vnic.source:
                 now.connected, now.disconnected = cut is None, cut
+                fill_ips(s.lv, now)
             live = steps.kinds == ("live-update",)
             command = announce.command_for(current.vnic, desired) if live else None
             return VnicChange(steps, now, True, s.step_notes, announce=command)
 
         return run
+
+
+def _as_after(current: VnicState, desired: Vnic, steps: Plan) -> VnicState:
+    """What a dry run shows: the vNIC as it would be after the change (its slot as planned;
+    its addresses only where it stays on the same network, plugged)."""
+    slot = steps.actions[-1].pci_address or current.pci_address
+    same_network = desired.plugged and current.vnic.source == desired.source
+    return replace(
+        current,
+        vnic=desired,
+        pci_address=slot,
+        target_dev=current.target_dev if desired.plugged and "plug" not in steps.kinds else None,
+        ips=current.ips if same_network else [],
+    )
 
 
 def _rewired(current: VnicState, desired: Vnic) -> bool:
@@ -332,7 +386,8 @@ def _adding(vm: str, fields: dict[str, Any], pool: macpool.Pool, in_use: set[str
             if fields.get("mac"):
                 macpool.check_free(mac, pool, taken)
             desired = resolve(s.lv, Vnic(**(fields | {"name": name, "mac": mac})))
-            steps = plan(None, desired, s.state.running)
+            steps = s.plan(None, desired)
+            s.check_feasible(desired.with_(plugged=False), desired, steps)
             try:
                 now = _carry_out(s, "add", None, desired, steps, reserve=not pool.allow_duplicates)
             except MacAddressInUse:
@@ -354,10 +409,7 @@ def remove_vnic(
     def work(s: LockedVm) -> VnicChange:
         current = find_vnic(s.state, name)
         check_etag(current, if_match)
-        try:
-            steps = plan(current.vnic, None, s.state.running)
-        except PlanError as err:
-            raise CannotRemoveActiveDevice(str(err), vnic=current.vnic) from None
+        steps = s.plan(current.vnic, None)
         _carry_out(s, "remove", current, None, steps)
         return VnicChange(steps, None, applied=True)
 

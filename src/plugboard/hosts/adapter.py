@@ -86,6 +86,11 @@ class LibvirtDomain(_Calls):
         with self._calling():
             return bool(self._dom.isActive())
 
+    def run_id(self) -> int:
+        """libvirt's id of the running VM: a new one at each start (-1: not running)."""
+        with self._calling():
+            return int(self._dom.ID())
+
     def is_persistent(self) -> bool:
         with self._calling():
             return bool(self._dom.isPersistent())

@@ -108,6 +108,7 @@ class Template(Base):
     networks: Mapped[list] = mapped_column(JSON)  # libvirt network names
     interfaces: Mapped[list] = mapped_column(JSON)  # [{type, source: [names], mode}]
     nic_model: Mapped[str] = mapped_column(String(16), default="virtio")
+    hotplug_slots: Mapped[int] = mapped_column(Integer, default=8)  # free root ports of its VMs
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -3,7 +3,10 @@ or not. Pure: no libvirt here; the plan can be shown before anything happens (dr
 
 Rules (DESIGN.md, "The vNIC model", after oVirt's network-linking feature):
 - a stopped VM: only its definition changes (config-only);
-- unplugged -> plugged: hot-plug, with the vNIC's link state; plugged -> unplugged: hot-unplug;
+- unplugged -> plugged: hot-plug, with the vNIC's link state, back into the PCI slot it keeps
+  (another free one when that is taken); plugged -> unplugged: hot-unplug;
+- a hot-plug needs a free slot (plugboard.vnic.slots): NO_FREE_PCI_SLOT before anything
+  happens when the running VM has none;
 - plugged -> plugged: a new MAC or model, a move between kinds of attachment libvirt cannot
   make live (tap <-> macvtap, Linux bridge <-> Open vSwitch), or a macvtap to another device
   or mode, is unplug then plug into the same PCI slot; any other change (network, bridge,
@@ -18,6 +21,7 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 from plugboard.vnic.model import Vnic
+from plugboard.vnic.slots import Slots, slot_address
 
 ActionKind = Literal["live-update", "unplug", "plug", "config-only", "reconnect", "none"]
 ACTION_KINDS: tuple[ActionKind, ...] = get_args(ActionKind)
@@ -36,6 +40,7 @@ class Action:
     kind: ActionKind
     reason: str
     keeps_pci_address: bool = True
+    pci_address: str | None = None  # the slot a plug puts the card into (None: as it is)
 
 
 @dataclass(frozen=True)
@@ -56,16 +61,21 @@ def _one(kind: ActionKind, reason: str, keeps_pci: bool = True) -> Plan:
 
 
 def plan(  # noqa: PLR0911
-    current: Vnic | None, desired: Vnic | None, vm_running: bool, disconnected: str | None = None
+    current: Vnic | None,
+    desired: Vnic | None,
+    vm_running: bool,
+    disconnected: str | None = None,
+    slots: Slots | None = None,
 ) -> Plan:
     """The actions that take `current` to `desired` (None: the vNIC does not exist).
-    `disconnected`: why a running card's tap is off its network, if it is."""
+    `disconnected`: why a running card's tap is off its network, if it is; `slots`: the
+    running VM's PCI slots (None: not known, libvirt picks one)."""
     if desired is None:
         return (
             _remove(current, vm_running) if current is not None else _one("none", "nothing to do")
         )
     if current is None:
-        return _add(desired, vm_running)
+        return _add(desired, vm_running, slots)
     if current == desired:
         if disconnected and vm_running and current.plugged and current.source is not None:
             return _one(
@@ -78,8 +88,7 @@ def plan(  # noqa: PLR0911
     if not current.plugged and not desired.plugged:
         return _one("config-only", "the vNIC stays unplugged: only plugboard's record changes")
     if not current.plugged:
-        link = "linked" if desired.linked else "unlinked"
-        return _one("plug", f"hot-plug the card, {link}", keeps_pci=False)
+        return _replug(desired, slots)
     if not desired.plugged:
         return _one("unplug", "hot-unplug the card")
     return _plugged_to_plugged(current, desired)
@@ -94,11 +103,50 @@ def _remove(current: Vnic, vm_running: bool) -> Plan:
     return _one("config-only", "remove the vNIC from the VM's definition")
 
 
-def _add(desired: Vnic, vm_running: bool) -> Plan:
-    if vm_running and desired.plugged:
-        link = "linked" if desired.linked else "unlinked"
+def _add(desired: Vnic, vm_running: bool, slots: Slots | None) -> Plan:
+    if not (vm_running and desired.plugged):
+        return _one("config-only", "add the vNIC to the VM's definition")
+    link = "linked" if desired.linked else "unlinked"
+    if slots is None:
         return _one("plug", f"hot-plug a new card, {link}", keeps_pci=False)
-    return _one("config-only", "add the vNIC to the VM's definition")
+    bus = _free_slot(desired, slots)
+    where = slot_address(bus)
+    if bus in slots.kept:
+        where += f" (kept for unplugged {slots.kept[bus]}, which then needs another)"
+    reason = f"hot-plug a new card, {link}, into free PCI slot {where}"
+    return Plan((Action("plug", reason, False, slot_address(bus)),))
+
+
+def _replug(desired: Vnic, slots: Slots | None) -> Plan:
+    """An unplugged vNIC goes back into the slot it keeps, or into a free one if that is
+    taken (or it never had one)."""
+    link = "linked" if desired.linked else "unlinked"
+    if slots is None:
+        return _one("plug", f"hot-plug the card, {link}", keeps_pci=False)
+    kept = next((bus for bus, name in slots.kept.items() if name == desired.name), None)
+    if kept is not None and kept in slots.free:
+        reason = f"hot-plug the card back into its PCI slot {slot_address(kept)}, {link}"
+        return Plan((Action("plug", reason, True, slot_address(kept)),))
+    bus = _free_slot(desired, slots)
+    why = (
+        f"its PCI slot {slot_address(kept)} is now used by {slots.used.get(kept, 'another card')}"
+        if kept is not None
+        else "it has no PCI slot yet"
+    )
+    reason = f"{why}: hot-plug the card into free PCI slot {slot_address(bus)}, {link}"
+    return Plan((Action("plug", reason, False, slot_address(bus)),))
+
+
+def _free_slot(desired: Vnic, slots: Slots) -> int:
+    bus = slots.for_new()
+    if bus is None:
+        raise PlanError(
+            "NO_FREE_PCI_SLOT",
+            f"the running VM has no free PCI slot for {desired.name}: {slots.describe()}. A "
+            "running VM cannot get more: unplug a card first, or give the VM more (PATCH its "
+            "hotplug_slots, or `plugboard vm-set VM --hotplug-slots N`) and restart it",
+        )
+    return bus
 
 
 def _plugged_to_plugged(current: Vnic, desired: Vnic) -> Plan:

@@ -188,6 +188,22 @@ def without_address(iface: Interface) -> Interface:
     return unslotted
 
 
+def in_slot(iface: Interface, pci_address: str) -> Interface:
+    """The card in the slot `pci_address` ("0000:05:00.0", as `pci_address` gives it)."""
+    domain, bus, rest = pci_address.split(":")
+    slot, function = rest.split(".")
+    slotted = copy.deepcopy(iface)
+    slotted.address = etree.Element(
+        "address",
+        type="pci",
+        domain=f"0x{domain}",
+        bus=f"0x{bus}",
+        slot=f"0x{slot}",
+        function=f"0x{function}",
+    )
+    return slotted
+
+
 def pci_address(iface: Interface) -> str | None:
     """The card's PCI address as the guest's `lspci -D` shows it, e.g. 0000:01:00.0."""
     addr = iface.address

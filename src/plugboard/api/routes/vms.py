@@ -24,6 +24,7 @@ from plugboard.api.vm_schemas import (
     VmCreatedOut,
     VmOut,
     VmSummaryOut,
+    VmUpdate,
     VnicChangeOut,
     VnicCreate,
     VnicName,
@@ -89,6 +90,15 @@ def create_vm(
 @router.get("/{vm}", summary="One VM with its vNICs")
 def get_vm(host: HostDep, vm: Name, store: StoreDep, _: CurrentUser) -> VmOut:
     return VmOut.from_view(vms.get_vm(host, store, vm))
+
+
+@router.patch(
+    "/{vm}",
+    summary="Change the VM (its free PCI slots for hot-plugged cards)",
+    responses=responses(403, 409, 422),
+)
+def patch_vm(host: HostDep, vm: Name, body: VmUpdate, store: StoreDep, _: Admin) -> VmOut:
+    return VmOut.from_view(vms.set_hotplug_slots(host, store, vm, body.hotplug_slots))
 
 
 @router.post("/{vm}/start", summary="Start the VM", responses=responses(403, 409))
