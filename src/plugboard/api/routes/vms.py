@@ -120,7 +120,7 @@ def delete_vm(
 
 # --- vNICs -----------------------------------------------------------------------------------
 @router.get("/{vm}/nics", summary="The VM's vNICs, plugged and unplugged")
-def list_nics(host: HostDep, vm: Name, store: StoreDep, _: CurrentUser) -> list[VnicOut]:
+def list_vnics(host: HostDep, vm: Name, store: StoreDep, _: CurrentUser) -> list[VnicOut]:
     return [VnicOut.from_state(v) for v in vnics.list_vnics(host, store, vm)]
 
 
@@ -130,7 +130,7 @@ def list_nics(host: HostDep, vm: Name, store: StoreDep, _: CurrentUser) -> list[
     summary="Add a vNIC (hot-plugged when the VM runs and it is plugged)",
     responses=responses(403, 409),
 )
-def add_nic(
+def add_vnic(
     *,
     host: HostDep,
     vm: Name,
@@ -158,7 +158,7 @@ def add_nic(
 
 
 @router.get("/{vm}/nics/{nic}", summary="One vNIC (with its ETag)")
-def get_nic(
+def get_vnic(
     host: HostDep, vm: Name, nic: VnicName, response: Response, store: StoreDep, _: CurrentUser
 ) -> VnicOut:
     state = vnics.get_vnic(host, store, vm, nic)
@@ -172,7 +172,7 @@ def get_nic(
     responses=responses(403, 409, 412, 504),
     response_model=VnicChangeOut,
 )
-async def patch_nic(
+async def patch_vnic(
     *,
     host: HostDep,
     vm: Name,
@@ -208,7 +208,7 @@ async def patch_nic(
     summary="Remove a vNIC (the VM is stopped, or the vNIC unplugged)",
     responses=responses(403, 409, 412),
 )
-def delete_nic(
+def delete_vnic(
     host: HostDep, vm: Name, nic: VnicName, store: StoreDep, _: Admin, if_match: IfMatch = None
 ) -> Response:
     vnics.remove_vnic(host, store, vm, nic, if_match=if_match)
