@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from plugboard.api.deps import Admin, CurrentUser, HostDep, audit_target
-from plugboard.api.problems import responses
+from plugboard.api.problems import invalid_json, responses
 from plugboard.api.schemas import (
     NETXML,
     DhcpLeaseOut,
@@ -39,10 +39,12 @@ async def definition_body(request: Request):
         return networks.definition_from(raw, xml=True)
     try:
         doc = json.loads(raw or b"null")
-    except ValueError as err:
+    except json.JSONDecodeError as err:
         raise BadRequest(
-            f"the body is neither JSON nor (with Content-Type: {XML}) XML: {err}"
+            f"{invalid_json(err.doc, err.pos, err.msg)} (send libvirt XML with Content-Type: {XML})"
         ) from None
+    except ValueError as err:  # not UTF-8
+        raise BadRequest(f"the body is neither JSON nor libvirt XML: {err}") from None
     check_document(doc)
     return networks.definition_from(doc, xml=False)
 
