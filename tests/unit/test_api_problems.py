@@ -33,3 +33,13 @@ def test_a_broken_json_network_is_named_the_same_way(services):
     answer = svc.post("/hosts/local/networks", content=BROKEN)
     detail = assert_problem(answer, 400, "BAD_REQUEST")["detail"]
     assert detail.startswith("invalid JSON at line 1, column 10: Expecting value")
+
+
+def test_a_missing_network_named_in_a_body_is_422_and_in_a_url_404(services):
+    svc = services.make()
+    nope = {"source": {"type": "network", "network": "nope"}}
+    vm = {"name": "pbtest-x", "boot": {"kernel": "/nonexistent/vmlinuz"}, "nics": [nope]}
+    body = assert_problem(svc.post("/hosts/local/vms", json=vm), 422, "NETWORK_NOT_FOUND")
+    assert body["errors"][0]["field"] == "source.network"
+    assert "no network 'nope'" in body["detail"]
+    assert_problem(svc.get("/hosts/local/networks/nope"), 404, "NETWORK_NOT_FOUND")
