@@ -2,15 +2,15 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic.json_schema import SkipJsonSchema
 
 from plugboard.api.deps import (
     Admin,
     CurrentUser,
     DbSession,
     HostDep,
+    IfMatch,
     ServicesDep,
     StoreDep,
     audit_detail,
@@ -18,7 +18,6 @@ from plugboard.api.deps import (
 )
 from plugboard.api.problems import responses
 from plugboard.api.schemas import Name
-from plugboard.api.text import omit_default
 from plugboard.api.vm_schemas import (
     VmCreate,
     VmCreatedOut,
@@ -39,15 +38,6 @@ from plugboard.vnic import VnicEdit
 router = APIRouter(
     prefix="/hosts/{host}/vms", tags=["vms"], responses=responses(400, 401, 404, 422, 502)
 )
-IfMatch = Annotated[
-    str | SkipJsonSchema[None],  # a header is text or left out: never null
-    Header(
-        description="The vNIC's ETag as read (or a list of entity tags, or *, as RFC 9110 "
-        "says): change it only if nobody else has. 412 when it does not match.",
-        max_length=1024,
-        json_schema_extra=omit_default,
-    ),
-]
 
 
 def _unchecked(request: Request, hosts: list[str]) -> None:
