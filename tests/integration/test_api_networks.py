@@ -421,7 +421,7 @@ def test_changes_made_behind_plugboards_back_show_up_at_once(svc, testhost):
     ]
 
 
-def test_net_cli_commands(services, testhost, cleanup_networks, tmp_path):
+def test_net_cli_commands(services, testhost, cleanup_networks, tmp_path, monkeypatch):
     served = services.serve()
     plugboard = served.cli
     assert plugboard("host-add", "th", testhost.uri).returncode == 0
@@ -453,6 +453,7 @@ def test_net_cli_commands(services, testhost, cleanup_networks, tmp_path):
     )
     assert updated.returncode == 0, updated.stderr
     assert f"10.69.{n}.5" in plugboard("net-dumpxml", name, "--host", "th").stdout
+    _net_edit(plugboard, testhost, name, n, tmp_path, monkeypatch)
     assert plugboard("net-autostart", name, "--host", "th").returncode == 0
     assert testhost.conn.networkLookupByName(name).autostart() == 1
     assert plugboard("net-autostart", name, "--host", "th", "--disable").returncode == 0
@@ -462,3 +463,37 @@ def test_net_cli_commands(services, testhost, cleanup_networks, tmp_path):
     assert bad.returncode == 1 and "no network 'nothing'" in bad.stderr
     assert plugboard("net-undefine", name, "--host", "th").returncode == 0
     assert name not in libvirt_networks(testhost)
+
+
+def _net_edit(plugboard, testhost, name, n, tmp_path, monkeypatch) -> None:
+    """net-edit with $EDITOR a script; net-define --replace with a stale ETag is refused."""
+    old_etag = json.loads(plugboard("net-autostart", name, "--host", "th", "--disable",
+                                    "-o", "json").stdout)["etag"]  # fmt: skip
+    editor = tmp_path / "editor"
+    editor.write_text(f"#!/bin/sh\nsed -i \"s/end='10.69.{n}.20'/end='10.69.{n}.30'/\" \"$1\"\n")
+    editor.chmod(0o755)
+    monkeypatch.setenv("EDITOR", str(editor))
+    edited = plugboard("net-edit", name, "--host", "th", "-o", "json")
+    assert edited.returncode == 0, edited.stderr
+    assert json.loads(edited.stdout)["etag"] != old_etag
+    net = testhost.conn.networkLookupByName(name)
+    persistent = net.XMLDesc(libvirt.VIR_NETWORK_XML_INACTIVE)
+    assert f"end='10.69.{n}.30'" in persistent
+    assert "<mac address=" in persistent and "<uuid>" in persistent
+    # nothing to change: nothing changes
+    monkeypatch.setenv("EDITOR", "true")
+    same = plugboard("net-edit", name, "--host", "th")
+    assert (same.returncode, same.stdout) == (0, f"network {name} XML not changed\n")
+    # a file made from what was read before the edit: refused, and the edit stays
+    stale = tmp_path / "stale.xml"
+    stale.write_text(persistent.replace(f"end='10.69.{n}.30'", f"end='10.69.{n}.40'"))
+    refused = plugboard("net-define", str(stale), "--replace", "--host", "th",
+                        "--if-match", old_etag.strip('"'))  # fmt: skip
+    assert refused.returncode == 1
+    assert f"network {name} changed since you read it" in refused.stderr
+    assert net.XMLDesc(libvirt.VIR_NETWORK_XML_INACTIVE) == persistent
+    replaced = plugboard("net-define", str(stale), "--replace", "--host", "th")
+    assert replaced.returncode == 0, replaced.stderr
+    assert f"end='10.69.{n}.40'" in net.XMLDesc(libvirt.VIR_NETWORK_XML_INACTIVE)
+    taken = plugboard("net-define", str(stale), "--host", "th")
+    assert taken.returncode == 1 and "net-define --replace" in taken.stderr
