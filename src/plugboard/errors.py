@@ -81,6 +81,14 @@ class MacAddressInvalid(InvalidInput):
     title = "Invalid MAC address."
 
 
+class NetworkNamedNotFound(InvalidInput):
+    """The request's body names a network the host does not have (a 404 is for a URL that
+    names nothing). Check the name with `plugboard net-list`, or define the network first."""
+
+    code = "NETWORK_NOT_FOUND"
+    title = "Network not found."
+
+
 # --- who is asking ----------------------------------------------------------------------
 class Unauthorized(PlugboardError):
     """No token, or a token that is unknown or revoked. Send a valid bearer token."""

@@ -11,7 +11,8 @@ from plugboard.netxml import format_network, parse_network
 from tests.harness import GuestFactory, NicSpec, TestHost
 from tests.unit.test_api_auth import assert_problem
 
-XML = {"Content-Type": "application/xml"}
+XML_TYPE = "application/xml"
+XML = {"Content-Type": XML_TYPE}
 _serial = itertools.count(1)
 
 
@@ -127,6 +128,54 @@ def test_json_definitions_are_accepted_and_redefine_waits_for_a_restart(
     assert now["definition"]["ips"][0]["dhcp"]["ranges"] == doc["ips"][0]["dhcp"]["ranges"]
 
 
+def test_put_keeps_the_bridge_mac_and_if_match_stops_a_lost_update(svc, testhost, cleanup_networks):
+    name, n = uniq("etag")
+    cleanup_networks.append(name)
+    doc = {
+        "name": name,
+        "bridge": {"name": f"pbe{n}"},
+        "ips": [{"address": f"10.66.{n}.1", "prefix": 24}],
+    }
+    assert svc.post("/hosts/th/networks", json=doc).status_code == 201
+    mac = parse_network(testhost.conn.networkLookupByName(name).XMLDesc(0)).mac.address
+    read = svc.get(f"/hosts/th/networks/{name}")
+    etag = read.headers["ETag"]
+    assert read.json()["etag"] == etag and etag.startswith('"')
+    # the XML form, as net-edit reads it, has the same ETag
+    as_xml = svc.get(f"/hosts/th/networks/{name}?inactive=true", headers={"Accept": XML_TYPE})
+    assert as_xml.headers["ETag"] == etag
+
+    # Two administrators read it; the first one's PUT (without <mac>) wins ...
+    first = dict(doc, ips=[{"address": f"10.66.{n}.1", "prefix": 25}])
+    put = svc.request("PUT", f"/hosts/th/networks/{name}", json=first, headers={"If-Match": etag})
+    assert put.status_code == 200, put.text
+    assert put.headers["ETag"] not in (etag, None)
+    after = parse_network(testhost.conn.networkLookupByName(name).XMLDesc(0))
+    assert after.mac.address == mac  # kept, as virsh net-edit keeps it
+    # ... and the second one's, made from what it read before, is refused, as is a PATCH
+    second = dict(doc, ips=[{"address": f"10.66.{n}.1", "prefix": 26}])
+    stale = svc.request(
+        "PUT", f"/hosts/th/networks/{name}", json=second, headers={"If-Match": etag}
+    )
+    problem = assert_problem(stale, 412, "PRECONDITION_FAILED")
+    assert problem["etag"] == put.headers["ETag"]
+    assert f"network {name} changed since you read it" in problem["detail"]
+    patch = svc.patch(
+        f"/hosts/th/networks/{name}", json={"autostart": True}, headers={"If-Match": etag}
+    )
+    assert_problem(patch, 412, "PRECONDITION_FAILED")
+    assert parse_network(testhost.conn.networkLookupByName(name).XMLDesc(0)).ips[0].prefix == 25
+    assert testhost.conn.networkLookupByName(name).autostart() == 0
+    # with the fresh ETag, it goes through
+    fresh = svc.patch(
+        f"/hosts/th/networks/{name}",
+        json={"autostart": True},
+        headers={"If-Match": put.headers["ETag"]},
+    )
+    assert fresh.status_code == 200, fresh.text
+    assert fresh.headers["ETag"] != put.headers["ETag"]
+
+
 def test_bad_input_is_refused_and_leaves_the_host_unchanged(svc, services, testhost):
     before = libvirt_networks(testhost)
     post = "/api/v1/hosts/th/networks"
@@ -192,7 +241,7 @@ def test_bad_input_is_refused_and_leaves_the_host_unchanged(svc, services, testh
     assert libvirt_networks(testhost) == before
 
 
-def test_a_guest_lease_is_reported_with_its_vm_and_vnic(svc, testhost, cleanup_networks):
+def test_a_guest_lease_is_reported_with_its_vm_and_vnic(svc, testhost, networks, cleanup_networks):
     name, n = uniq("lease")
     cleanup_networks.append(name)
     xml = (
@@ -237,11 +286,38 @@ def test_a_guest_lease_is_reported_with_its_vm_and_vnic(svc, testhost, cleanup_n
         )
         assert updated.status_code == 200, updated.text
         assert testhost.conn.networkLookupByName(name).XMLDesc(0).count(reserved) == 1
+        # libvirt's own count starts again at 0 on a net-update; the guest's card is still on
+        assert "connections=" not in testhost.conn.networkLookupByName(name).XMLDesc(0)
+        assert updated.json()["connections"] == 1
+        assert _connections(svc, name) == 1
         guest.check("kill -USR2 $(pidof udhcpc); sleep 0.2; kill -USR1 $(pidof udhcpc)")
         guest.wait_for(
             f"the reserved address {reserved}",
             lambda: any(str(a.ip) == reserved for a in guest.nic_by_mac(mac).addresses),
             timeout=20,
+        )
+
+        # The card moves to another network: its lease here stays until it expires, and says
+        # where the vNIC is now.
+        other = networks.create()
+        moved = svc.patch(
+            f"/hosts/th/vms/{guest.name}/nics/nic1",
+            json={"source": {"type": "network", "network": other.name}},
+        )
+        assert moved.status_code == 200, moved.text
+        (left,) = [
+            x for x in svc.get(f"/hosts/th/networks/{name}/leases").json() if x["mac"] == mac
+        ]
+        assert (left["vm"], left["vnic"]) == (guest.name, "nic1")
+        assert left["vnic_now_on"] == f"network {other.name}"
+        assert (_connections(svc, name), _connections(svc, other.name)) == (0, 1)
+        guest.wait_for_address(mac, other.subnet)
+        (here,) = [x for x in svc.get(f"/hosts/th/networks/{other.name}/leases").json()
+                   if x["mac"] == mac]  # fmt: skip
+        assert (here["vm"], here["vnic"], here["vnic_now_on"]) == (guest.name, "nic1", None)
+        svc.patch(
+            f"/hosts/th/vms/{guest.name}/nics/nic1",
+            json={"source": {"type": "network", "network": name}},
         )
 
         # In use: deleting needs force, and says who uses it.
@@ -252,6 +328,11 @@ def test_a_guest_lease_is_reported_with_its_vm_and_vnic(svc, testhost, cleanup_n
         assert name not in libvirt_networks(testhost)
     finally:
         guests.cleanup()
+
+
+def _connections(svc, name: str) -> int:
+    (listed,) = [n for n in svc.get("/hosts/th/networks").json() if n["name"] == name]
+    return listed["connections"]
 
 
 def parse_subnet(text: str):
@@ -340,7 +421,7 @@ def test_changes_made_behind_plugboards_back_show_up_at_once(svc, testhost):
     ]
 
 
-def test_net_cli_commands(services, testhost, cleanup_networks, tmp_path):
+def test_net_cli_commands(services, testhost, cleanup_networks, tmp_path, monkeypatch):
     served = services.serve()
     plugboard = served.cli
     assert plugboard("host-add", "th", testhost.uri).returncode == 0
@@ -372,6 +453,7 @@ def test_net_cli_commands(services, testhost, cleanup_networks, tmp_path):
     )
     assert updated.returncode == 0, updated.stderr
     assert f"10.69.{n}.5" in plugboard("net-dumpxml", name, "--host", "th").stdout
+    _net_edit(plugboard, testhost, name, n, tmp_path, monkeypatch)
     assert plugboard("net-autostart", name, "--host", "th").returncode == 0
     assert testhost.conn.networkLookupByName(name).autostart() == 1
     assert plugboard("net-autostart", name, "--host", "th", "--disable").returncode == 0
@@ -381,3 +463,37 @@ def test_net_cli_commands(services, testhost, cleanup_networks, tmp_path):
     assert bad.returncode == 1 and "no network 'nothing'" in bad.stderr
     assert plugboard("net-undefine", name, "--host", "th").returncode == 0
     assert name not in libvirt_networks(testhost)
+
+
+def _net_edit(plugboard, testhost, name, n, tmp_path, monkeypatch) -> None:
+    """net-edit with $EDITOR a script; net-define --replace with a stale ETag is refused."""
+    old_etag = json.loads(plugboard("net-autostart", name, "--host", "th", "--disable",
+                                    "-o", "json").stdout)["etag"]  # fmt: skip
+    editor = tmp_path / "editor"
+    editor.write_text(f"#!/bin/sh\nsed -i \"s/end='10.69.{n}.20'/end='10.69.{n}.30'/\" \"$1\"\n")
+    editor.chmod(0o755)
+    monkeypatch.setenv("EDITOR", str(editor))
+    edited = plugboard("net-edit", name, "--host", "th", "-o", "json")
+    assert edited.returncode == 0, edited.stderr
+    assert json.loads(edited.stdout)["etag"] != old_etag
+    net = testhost.conn.networkLookupByName(name)
+    persistent = net.XMLDesc(libvirt.VIR_NETWORK_XML_INACTIVE)
+    assert f"end='10.69.{n}.30'" in persistent
+    assert "<mac address=" in persistent and "<uuid>" in persistent
+    # nothing to change: nothing changes
+    monkeypatch.setenv("EDITOR", "true")
+    same = plugboard("net-edit", name, "--host", "th")
+    assert (same.returncode, same.stdout) == (0, f"network {name} XML not changed\n")
+    # a file made from what was read before the edit: refused, and the edit stays
+    stale = tmp_path / "stale.xml"
+    stale.write_text(persistent.replace(f"end='10.69.{n}.30'", f"end='10.69.{n}.40'"))
+    refused = plugboard("net-define", str(stale), "--replace", "--host", "th",
+                        "--if-match", old_etag.strip('"'))  # fmt: skip
+    assert refused.returncode == 1
+    assert f"network {name} changed since you read it" in refused.stderr
+    assert net.XMLDesc(libvirt.VIR_NETWORK_XML_INACTIVE) == persistent
+    replaced = plugboard("net-define", str(stale), "--replace", "--host", "th")
+    assert replaced.returncode == 0, replaced.stderr
+    assert f"end='10.69.{n}.40'" in net.XMLDesc(libvirt.VIR_NETWORK_XML_INACTIVE)
+    taken = plugboard("net-define", str(stale), "--host", "th")
+    assert taken.returncode == 1 and "net-define --replace" in taken.stderr

@@ -316,7 +316,7 @@ def test_bad_input_is_refused_and_creates_nothing(
     )
     assert svc.get("/templates").json() == []
     missing = {
-        "t-net": ({"networks": ["nope"]}, 404, "NETWORK_NOT_FOUND"),
+        "t-net": ({"networks": ["nope"]}, 422, "NETWORK_NOT_FOUND"),
         "t-dev": ({"interfaces": [{"type": "macvtap", "source": [wire, "nope0"]}]}, 422,
                   "HOST_INTERFACE_NOT_FOUND"),
         "t-ovs": ({"networks": [net.name], "interfaces": [{"type": "ovs", "source": ["nope"]}]},

@@ -251,7 +251,7 @@ def test_failed_replug_puts_the_old_card_back_into_its_slot(svc, guest, networks
 def test_unknown_network_and_bad_macs_are_refused_before_anything_changes(svc, guest):
     before = xml_snapshot(guest.dom)
     cases = [
-        ({"source": {"type": "network", "network": "nope"}}, 404, "NETWORK_NOT_FOUND"),
+        ({"source": {"type": "network", "network": "nope"}}, 422, "NETWORK_NOT_FOUND"),
         ({"mac": "01:00:5e:00:00:01"}, 422, "MAC_ADDRESS_INVALID"),
         ({"mac": "00:00:00:00:00:00"}, 422, "MAC_ADDRESS_INVALID"),
         ({"mac": "zz:00:00:00:00:01"}, 422, "MAC_ADDRESS_INVALID"),
@@ -449,7 +449,7 @@ def test_vm_create_refuses_bad_input_and_creates_nothing(svc, testhost, two_netw
     nope = {"source": {"type": "network", "network": "nope"}}
     cases = [
         ({"name": "pbtest-x", "boot": {}}, 422, "VALIDATION_ERROR"),
-        ({"name": "pbtest-x", "boot": boot, "nics": [nope]}, 404, "NETWORK_NOT_FOUND"),
+        ({"name": "pbtest-x", "boot": boot, "nics": [nope]}, 422, "NETWORK_NOT_FOUND"),
         ({"name": "pbtest-x", "boot": boot, "nics": [{"mac": "ff:ff:ff:ff:ff:ff"}]}, 422,
          "MAC_ADDRESS_INVALID"),
         ({"name": "pbtest-x", "boot": boot, "nics": [{"name": "a"}, {"name": "a"}]}, 422,

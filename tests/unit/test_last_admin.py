@@ -56,14 +56,14 @@ def test_revoking_the_only_admin_token_is_refused_and_it_still_works(services):
 def test_of_two_admin_tokens_one_may_be_revoked_and_the_last_may_not(services):
     svc = services.make()
     ops = bearer(svc.post("/tokens", json={"name": "ops", "role": "admin"}).json()["token"])
-    assert svc.delete("/tokens/admin").json()["revoked_at"] is not None
+    assert svc.delete("/tokens/admin").status_code == 204
     assert svc.get("/hosts").status_code == 401
 
     response = svc.client.delete("/api/v1/tokens/ops", headers=ops)
     assert_problem(response, 409, "LAST_ADMIN_TOKEN")
     assert svc.client.get("/api/v1/hosts", headers=ops).status_code == 200
     # Revoking a revoked token again still answers as before.
-    assert svc.client.delete("/api/v1/tokens/admin", headers=ops).status_code == 200
+    assert svc.client.delete("/api/v1/tokens/admin", headers=ops).status_code == 204
 
 
 def test_user_tokens_are_revoked_as_before_and_do_not_count_as_admins(services):
@@ -71,7 +71,7 @@ def test_user_tokens_are_revoked_as_before_and_do_not_count_as_admins(services):
     viewer = bearer(svc.post("/tokens", json={"name": "viewer"}).json()["token"])
     assert svc.post("/tokens", json={"name": "ci"}).status_code == 201
 
-    assert svc.delete("/tokens/viewer").json()["revoked_at"] is not None
+    assert svc.delete("/tokens/viewer").status_code == 204
     assert svc.client.get("/api/v1/hosts", headers=viewer).status_code == 401
     assert_problem(svc.delete("/tokens/admin"), 409, "LAST_ADMIN_TOKEN")
 

@@ -6,6 +6,8 @@ import time
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.routing import APIRoute
+from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -65,13 +67,18 @@ def create_app(settings: Settings | None = None, connector: Connector | None = N
     closes them: `app.state.services.close()` (not the ASGI lifespan, which test clients and
     schemathesis run once per request)."""
     svc = start_services(settings or Settings(), connector)
-    app = FastAPI(
+    # Swagger UI from the package's own files (fastapi-offline), not a CDN: the docs work on
+    # a machine without the internet.
+    app = FastAPIOffline(
         title="plugboard",
         version=__version__,
         description="Network wiring of virtual machines on libvirt/KVM hosts.",
         openapi_url=f"{PREFIX}/openapi.json",
         docs_url=f"{PREFIX}/docs",
+        swagger_ui_oauth2_redirect_url=f"{PREFIX}/docs/oauth2-redirect",
+        static_url=f"{PREFIX}/docs/static",
         redoc_url=None,
+        generate_unique_id_function=operation_id,
     )
     app.state.services = svc
     _publish_network_form(app)
@@ -83,6 +90,13 @@ def create_app(settings: Settings | None = None, connector: Connector | None = N
     app.add_middleware(BoundedBodies, services=svc)
     app.add_middleware(AuditChanges, services=svc)  # the outer: it sees BoundedBodies' refusals
     return app
+
+
+def operation_id(route: APIRoute) -> str:
+    """The route function's name in camelCase (`list_hosts` -> `listHosts`): what generated
+    clients call the operation."""
+    first, *rest = route.name.split("_")
+    return first + "".join(word.capitalize() for word in rest)
 
 
 def _publish_network_form(app: FastAPI) -> None:

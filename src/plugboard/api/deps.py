@@ -6,12 +6,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from plugboard.api.schemas import Name
+from plugboard.api.text import omit_default
 from plugboard.engine.tokens import Principal, TokenCache, authenticate
 from plugboard.hosts.connection import HostConnection
 from plugboard.hosts.registry import HostRegistry
@@ -111,3 +113,14 @@ async def host_of(host: Name, svc: ServicesDep) -> HostConnection:
 
 
 HostDep = Annotated[HostConnection, Depends(host_of)]
+
+
+IfMatch = Annotated[
+    str | SkipJsonSchema[None],  # a header is text or left out: never null
+    Header(
+        description="The ETag as read (or a list of entity tags, or *, as RFC 9110 says): "
+        "change it only if nobody else has. 412 when it does not match.",
+        max_length=1024,
+        json_schema_extra=omit_default,
+    ),
+]

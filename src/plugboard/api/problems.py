@@ -84,6 +84,22 @@ def _field(location: tuple) -> str:
     return ".".join(str(part) for part in location if part != "body") or "body"
 
 
+def invalid_json(doc: str | bytes, pos: int, reason: str) -> str:
+    """Where JSON broke, as a person counts (json's own message counts characters too)."""
+    text = doc.decode(errors="replace") if isinstance(doc, bytes) else doc
+    line = text.count("\n", 0, pos) + 1
+    column = pos - text.rfind("\n", 0, pos)
+    return f"invalid JSON at line {line}, column {column}: {reason}"
+
+
+def _error(error: Mapping[str, Any], body: Any) -> dict[str, str]:
+    """One entry of a problem's `errors`; broken JSON is about the body, not a field."""
+    if error["type"] == "json_invalid":
+        message = invalid_json(body or "", error["loc"][-1], error.get("ctx", {}).get("error", ""))
+        return {"field": "body", "message": message}
+    return {"field": _field(error["loc"]), "message": error["msg"]}
+
+
 def _present(value: object) -> object:
     """A problem's member as JSON: a vNIC as the vNIC API shows what a client can set."""
     return vnic_config(value) if isinstance(value, Vnic) else value
@@ -111,7 +127,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"field": _field(e["loc"]), "message": e["msg"]} for e in exc.errors()]
+        errors = [_error(e, exc.body) for e in exc.errors()]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         return problem(
             request,

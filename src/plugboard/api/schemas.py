@@ -169,7 +169,7 @@ class NetworkSummaryOut(BaseModel):
     forward_mode: str = Field(
         description="nat, route, open, bridge, private, vepa, passthrough, hostdev, or isolated"
     )
-    connections: int = Field(description="vNICs attached now")
+    connections: int = Field(description="vNICs of running VMs plugged into it now")
     subnets: list[str] = Field(description="Each <ip> as address/prefix")
     pool: list[PoolInterface] = Field(
         description="A macvtap network's interfaces and the vNICs on each"
@@ -191,10 +191,10 @@ def _summary(state: networks.NetworkState) -> dict[str, Any]:
         "autostart": state.autostart,
         "bridge": net.bridge.name if net.bridge else None,
         "forward_mode": net.forward_mode or "isolated",
-        "connections": net.connections or 0,
+        "connections": state.connections,
         "subnets": state.subnets,
         "pool": [
-            {"dev": i.dev, "connections": i.connections or 0}
+            {"dev": i.dev, "connections": state.pool.get(i.dev or "", 0)}
             for i in (fwd.interfaces if fwd else [])
         ],
     }
@@ -205,10 +205,11 @@ class NetworkOut(NetworkSummaryOut):
         description="The definition in plugboard's JSON form (the same "
         "fields as the XML; schema in plugboard.netxml)"
     )
+    etag: str = Field(description="Send as If-Match with PUT or PATCH to change only what you read")
 
     @classmethod
     def from_state(cls, state: networks.NetworkState) -> NetworkOut:
-        return cls(**_summary(state), definition=network_to_json(state.definition))
+        return cls(**_summary(state), definition=network_to_json(state.definition), etag=state.etag)
 
 
 class NetworkChangeOut(NetworkOut):
@@ -221,8 +222,7 @@ class NetworkChangeOut(NetworkOut):
     def from_change(cls, change: networks.NetworkChange) -> NetworkChangeOut:
         state = change.state
         return cls(
-            **_summary(state),
-            definition=network_to_json(state.definition),
+            **NetworkOut.from_state(state).model_dump(),
             applied=change.applied,
             notes=change.notes,
         )
@@ -252,6 +252,10 @@ class DhcpLeaseOut(BaseModel):
     client_id: str | None
     vm: str | None = Field(description="The VM whose vNIC has this MAC, when known")
     vnic: str | None = Field(description="That vNIC's name, as the vNIC API names it")
+    vnic_now_on: str | None = Field(
+        description="Where that vNIC is wired now (`network NAME`, `bridge NAME`, ...) when it "
+        "has left this network since; dnsmasq keeps the lease until it expires"
+    )
 
     @classmethod
     def from_lease(cls, lease: networks.DhcpLease) -> DhcpLeaseOut:

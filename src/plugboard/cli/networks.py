@@ -1,15 +1,20 @@
-"""net-list, net-define, net-dumpxml, net-start, net-stop, net-autostart, net-undefine,
-net-update, net-leases: virsh's verbs, through the plugboard service."""
+"""net-list, net-define, net-edit, net-dumpxml, net-start, net-stop, net-autostart,
+net-undefine, net-update, net-leases: virsh's verbs, through the plugboard service."""
 
 from __future__ import annotations
 
 import json
+import os
+import shlex
+import subprocess
+import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from plugboard.cli.output import Format, OutputOption, call, fail, show
+from plugboard.netxml import NetworkXMLError, parse_network
 
 HostOption = Annotated[str, typer.Option("--host", help="The plugboard host (see host-list).")]
 COLUMNS = [
@@ -22,7 +27,8 @@ COLUMNS = [
     "subnets",
     "connections",
 ]
-CHANGE = ["name", "active", "autostart", "persistent", "applied", "notes"]
+CHANGE = ["name", "active", "autostart", "persistent", "applied", "notes", "etag"]
+XML = "application/xml"
 
 
 def _path(host: str, name: str = "") -> str:
@@ -41,27 +47,88 @@ def net_list(
     show(found if output is Format.json else _rows(found), output, COLUMNS)
 
 
+def _body(text: str) -> dict[str, Any]:
+    """The request's body: the JSON form as JSON, else libvirt XML as XML."""
+    if text.lstrip().startswith("{"):
+        return {"json": json.loads(text)}
+    return {"content": text, "headers": {"Content-Type": XML}}
+
+
+def _name_in(text: str) -> str:
+    try:
+        name = json.loads(text)["name"] if text.lstrip().startswith("{") else None
+        return name or parse_network(text).name or ""
+    except (ValueError, KeyError, TypeError, NetworkXMLError) as err:
+        raise fail(f"no network name in the file: {err}") from None
+
+
 def net_define(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="libvirt network XML, or its JSON form")],
     host: HostOption = "local",
     start: Annotated[bool, typer.Option(help="Start it too.")] = False,
     autostart: Annotated[bool, typer.Option(help="Start it with the host.")] = False,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Redefine the network of that name (as net-edit).")
+    ] = False,
+    if_match: Annotated[
+        str | None, typer.Option(help="With --replace: only if its ETag is still this.")
+    ] = None,
     output: OutputOption = Format.table,
 ) -> None:
-    """Define a network from an XML or JSON file."""
+    """Define a network from an XML or JSON file (or, with --replace, redefine it)."""
     try:
         text = file.read_text()
     except OSError as err:
         raise fail(f"cannot read {file}: {err.strerror}") from None
-    is_json = text.lstrip().startswith("{")
-    body = (
-        {"json": json.loads(text)}
-        if is_json
-        else {"content": text, "headers": {"Content-Type": "application/xml"}}
-    )
+    if replace:
+        show(_redefine(ctx, host, _name_in(text), text, if_match), output, CHANGE)
+        return
     params = {"start": start, "autostart": autostart}
-    show(call(ctx, "POST", _path(host), params=params, **body), output, CHANGE)
+    show(call(ctx, "POST", _path(host), params=params, **_body(text)), output, CHANGE)
+
+
+def _redefine(ctx: typer.Context, host: str, name: str, text: str, etag: str | None) -> Any:
+    """PUT the definition; with If-Match when an ETag is given (412 when it is stale)."""
+    body = _body(text)
+    if etag:
+        body.setdefault("headers", {})["If-Match"] = (
+            etag if etag.startswith(('"', "W/")) else f'"{etag}"'
+        )
+    return call(ctx, "PUT", _path(host, name), **body)
+
+
+def net_edit(
+    ctx: typer.Context, name: str, host: HostOption = "local", output: OutputOption = Format.table
+) -> None:
+    """Edit a network's XML in $EDITOR and redefine it, unless someone changed it meanwhile."""
+    # The ETag first, then the XML: if the network changes in between, the ETag is the older,
+    # and the PUT is refused (412) rather than overwriting the other change.
+    etag = call(ctx, "GET", _path(host, name))["etag"]
+    xml = call(ctx, "GET", _path(host, name), params={"inactive": True}, headers={"Accept": XML})
+    edited = _edit(name, xml)
+    if edited == xml:
+        typer.echo(f"network {name} XML not changed")
+        return
+    try:
+        show(_redefine(ctx, host, name, edited, etag), output, CHANGE)
+    except typer.Exit:
+        kept = Path(tempfile.mkstemp(prefix=f"{name}-", suffix=".xml")[1])
+        kept.write_text(edited)
+        typer.echo(f"your edit is kept in {kept} (net-define --replace {kept})", err=True)
+        raise
+
+
+def _edit(name: str, xml: str) -> str:
+    """The text after $VISUAL or $EDITOR (else vi) has edited it, as virsh edit runs them."""
+    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+    with tempfile.TemporaryDirectory(prefix="plugboard-") as directory:
+        path = Path(directory) / f"{name}.xml"
+        path.write_text(xml)
+        done = subprocess.run([*shlex.split(editor), str(path)], check=False)
+        if done.returncode != 0:
+            raise fail(f"{editor} exited with {done.returncode}; the network is not changed")
+        return path.read_text()
 
 
 def net_dumpxml(ctx: typer.Context, name: str, host: HostOption = "local") -> None:
@@ -135,6 +202,7 @@ def register(app: typer.Typer) -> None:
     for fn in (
         net_list,
         net_define,
+        net_edit,
         net_dumpxml,
         net_start,
         net_stop,

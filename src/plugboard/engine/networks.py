@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from lxml import etree
 
+from plugboard.engine.etags import check_etag, etag_of
 from plugboard.errors import InvalidInput, NetworkExists, NetworkInUse, PlugboardError
 from plugboard.hosts.adapter import Libvirt, LibvirtNetwork
 from plugboard.hosts.connection import HostConnection
@@ -25,10 +27,11 @@ from plugboard.netxml import (
     parse_network,
 )
 from plugboard.netxml.addresses import Address
+from plugboard.netxml.interface import Interface
 from plugboard.netxml.update import COMMANDS, SECTIONS
 from plugboard.netxml.validate import subnet_of
 from plugboard.vnic.metadata import NS as VNICS_NS
-from plugboard.vnic.xml import interface_of, vnic_name
+from plugboard.vnic.xml import interface_of, mac_of, vnic_name
 
 log = logging.getLogger(__name__)
 # Unplugged vNICs kept in a domain's metadata still name their network.
@@ -36,6 +39,8 @@ UNPLUGGED_ON = etree.XPath(
     "./metadata/p:vnics/p:vnic/p:interface[@type='network']/p:source[@network=$n]",
     namespaces={"p": VNICS_NS},
 )
+# Forward modes whose bridge libvirt makes itself, with a MAC it picks (isolated is None).
+MADE_BRIDGE = {None, "nat", "route", "open"}
 
 
 @dataclass
@@ -44,13 +49,21 @@ class NetworkState:
 
     definition: Network
     xml: str
+    persistent_xml: str  # the definition it starts with (virsh net-dumpxml --inactive)
     active: bool
     persistent: bool
     autostart: bool
+    connections: int = 0  # cards of running VMs on it
+    pool: dict[str, int] = field(default_factory=dict)  # of those, on each host device
 
     @property
     def name(self) -> str:
         return self.definition.name or ""
+
+    @property
+    def etag(self) -> str:
+        """A strong ETag of what PUT and PATCH change: the definition and autostart."""
+        return etag_of(f"autostart={self.autostart}\n{self.persistent_xml}")
 
     @property
     def subnets(self) -> list[str]:
@@ -75,6 +88,7 @@ class DhcpLease:
     client_id: str | None
     vm: str | None = None
     vnic: str | None = None
+    vnic_now_on: str | None = None  # where that vNIC is wired now, when not on this network
 
 
 @dataclass
@@ -87,26 +101,50 @@ class NetworkChange:
 
 
 # --- reading ---------------------------------------------------------------------------------
-def _state(net: LibvirtNetwork) -> NetworkState:
+Attached = Counter[tuple[str, str]]
+
+
+def _attached(lv: Libvirt) -> Attached:
+    """(network, host device or "") of each card of each running VM. libvirt's own count (the
+    network's `connections`) starts again at 0 on every net-update, so the cards are counted
+    where they are plugged."""
+    found: Attached = Counter()
+    for dom in lv.domains():
+        if dom.is_active():
+            for src in dom.tree().iterfind("./devices/interface/source[@network]"):
+                found[(src.get("network") or "", src.get("dev") or "")] += 1
+    return found
+
+
+def _state(net: LibvirtNetwork, attached: Attached) -> NetworkState:
     xml = net.xml()
+    on_it = {dev: n for (network, dev), n in attached.items() if network == net.name}
     return NetworkState(
         definition=parse_network(xml, live=True),
         xml=xml,
+        persistent_xml=net.xml(inactive=True),
         active=net.is_active(),
         persistent=net.is_persistent(),
         autostart=net.autostart(),
+        connections=sum(on_it.values()),
+        pool={dev: n for dev, n in on_it.items() if dev},
     )
+
+
+def _state_now(lv: Libvirt, net: LibvirtNetwork) -> NetworkState:
+    return _state(net, _attached(lv))
 
 
 def list_networks(host: HostConnection) -> list[NetworkState]:
     def read(lv: Libvirt) -> list[NetworkState]:
-        return sorted((_state(n) for n in lv.networks()), key=lambda s: s.name)
+        attached = _attached(lv)
+        return sorted((_state(n, attached) for n in lv.networks()), key=lambda s: s.name)
 
     return host.call(read)
 
 
 def get_network(host: HostConnection, name: str) -> NetworkState:
-    return host.call(lambda lv: _state(lv.network(name)))
+    return host.call(lambda lv: _state_now(lv, lv.network(name)))
 
 
 # --- input -----------------------------------------------------------------------------------
@@ -141,7 +179,8 @@ def define_network(
     def define(lv: Libvirt) -> NetworkChange:
         if lv.has_network(name):
             raise NetworkExists(
-                f"a network '{definition.name}' exists on this host; use PUT to change it"
+                f"a network '{definition.name}' exists on this host; change it with "
+                "`plugboard net-edit`, `plugboard net-define --replace` or PUT"
             )
         with refusal_explained(REFUSED_DEFINITION):
             net = lv.define_network(xml)
@@ -154,7 +193,7 @@ def define_network(
         except PlugboardError:
             _undefine_half_made(net)
             raise
-        return NetworkChange(_state(net))
+        return NetworkChange(_state_now(lv, net))
 
     return host.call(define)
 
@@ -168,8 +207,15 @@ def _undefine_half_made(net: LibvirtNetwork) -> None:
 
 
 def redefine_network(
-    host: HostConnection, name: str, definition: Network, *, restart: bool = False
+    host: HostConnection,
+    name: str,
+    definition: Network,
+    *,
+    restart: bool = False,
+    if_match: str | None = None,
 ) -> NetworkChange:
+    """virsh net-define over a network (as net-edit does): the same network, its UUID and its
+    bridge's MAC kept unless the definition names others; `if_match` as RFC 9110 says."""
     if definition.name != name:
         raise InvalidInput(
             f"the definition is named '{definition.name}', not '{name}'; a "
@@ -178,16 +224,16 @@ def redefine_network(
         )
 
     def redefine(lv: Libvirt) -> NetworkChange:
-        old = parse_network(lv.network(name).xml(inactive=True))
-        if definition.uuid is None:
-            definition.uuid = old.uuid  # the same network, not a new one
+        before = _state_now(lv, lv.network(name))
+        check_etag(before.etag, if_match, f"network {name}")
+        _keep_identity(definition, parse_network(before.persistent_xml))
         with refusal_explained(REFUSED_DEFINITION):
             net = lv.define_network(format_network(definition))
         if not net.is_active():
-            return NetworkChange(_state(net))
+            return NetworkChange(_state_now(lv, net))
         if not restart:
             return NetworkChange(
-                _state(net),
+                _state_now(lv, net),
                 applied="next-start",
                 notes=[
                     "the network is running; the new definition takes effect "
@@ -197,31 +243,49 @@ def redefine_network(
         net.destroy()
         with refusal_explained(f"network '{name}' did not start again"):
             net.create()
-        return NetworkChange(_state(net))
+        return NetworkChange(_state_now(lv, net))
 
     return host.call(redefine)
 
 
+def _keep_identity(definition: Network, old: Network) -> None:
+    """What libvirt made up for the network the first time stays, as with virsh net-edit:
+    its UUID and the MAC of the bridge it makes (else a PUT without <mac> gets a new one)."""
+    if definition.uuid is None:
+        definition.uuid = old.uuid
+    if definition.mac is None and definition.forward_mode in MADE_BRIDGE:
+        definition.mac = old.mac
+
+
 def start_network(host: HostConnection, name: str) -> NetworkChange:
-    return _act(host, name, lambda net: net.create(), "could not start")
+    return _act(host, name, lambda _, net: net.create(), "could not start")
 
 
 def stop_network(host: HostConnection, name: str) -> NetworkChange:
-    return _act(host, name, lambda net: net.destroy(), "could not stop")
+    return _act(host, name, lambda _, net: net.destroy(), "could not stop")
 
 
-def set_autostart(host: HostConnection, name: str, autostart: bool) -> NetworkChange:
-    return _act(host, name, lambda net: net.set_autostart(autostart), "could not change autostart")
+def set_autostart(
+    host: HostConnection, name: str, autostart: bool, *, if_match: str | None = None
+) -> NetworkChange:
+    def checked(lv: Libvirt, net: LibvirtNetwork) -> None:
+        check_etag(_state_now(lv, net).etag, if_match, f"network {name}")
+        net.set_autostart(autostart)
+
+    return _act(host, name, checked, "could not change autostart")
 
 
 def _act(
-    host: HostConnection, name: str, action: Callable[[LibvirtNetwork], None], failure: str
+    host: HostConnection,
+    name: str,
+    action: Callable[[Libvirt, LibvirtNetwork], None],
+    failure: str,
 ) -> NetworkChange:
     def run(lv: Libvirt) -> NetworkChange:
         net = lv.network(name)
         with refusal_explained(f"network '{name}' {failure}"):
-            action(net)
-        return NetworkChange(_state(net))
+            action(lv, net)
+        return NetworkChange(_state_now(lv, net))
 
     return host.call(run)
 
@@ -281,44 +345,72 @@ def update_network(
             raise InvalidInput(str(err), field=err.path) from None
         with refusal_explained("libvirt refused the update"):
             net.update(command, section, parent_index, xml)
-        return NetworkChange(_state(net))
+        return NetworkChange(_state_now(lv, net))
 
     return host.call(update)
 
 
 # --- leases ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Card:
+    """A running card: its VM, its vNIC name, and where it is wired."""
+
+    vm: str
+    vnic: str
+    network: str | None
+    wired_to: str  # "network lab", "bridge br0", "macvtap on eth0", "no source"
+
+
 def leases(host: HostConnection, name: str) -> list[DhcpLease]:
     def read(lv: Libvirt) -> list[DhcpLease]:
         net = lv.network(name)
-        owners = _vnics_by_mac(lv)
-        found = [_lease(lease, owners) for lease in net.dhcp_leases()]
+        owners = _cards_by_mac(lv)
+        found = [_lease(lease, owners.get(_mac(lease)), name) for lease in net.dhcp_leases()]
         return sorted(found, key=lambda lease: Address.parse(lease.ip))
 
     return host.call(read)
 
 
-def _lease(lease: dict[str, Any], owners: dict[str, tuple[str, str]]) -> DhcpLease:
-    mac = (lease.get("mac") or "").lower()
-    vm, vnic = owners.get(mac, (None, None))
+def _mac(lease: dict[str, Any]) -> str:
+    return (lease.get("mac") or "").lower()
+
+
+def _lease(lease: dict[str, Any], owner: Card | None, network: str) -> DhcpLease:
+    """A lease with the card that holds its MAC; dnsmasq keeps a lease until it expires, also
+    after the card has moved to another network (then `vnic_now_on` says where)."""
     expiry = lease.get("expirytime")
     return DhcpLease(
-        mac=mac,
+        mac=_mac(lease),
         ip=lease["ipaddr"],
         prefix=lease["prefix"],
         hostname=lease.get("hostname") or None,
         expiry=dt.datetime.fromtimestamp(expiry, dt.UTC) if expiry else None,
         client_id=lease.get("clientid") or None,
-        vm=vm,
-        vnic=vnic,
+        vm=owner.vm if owner else None,
+        vnic=owner.vnic if owner else None,
+        vnic_now_on=owner.wired_to if owner and owner.network != network else None,
     )
 
 
-def _vnics_by_mac(lv: Libvirt) -> dict[str, tuple[str, str]]:
-    """The VM and vNIC (named as the vNIC API names it) of each running card's MAC."""
+def _cards_by_mac(lv: Libvirt) -> dict[str, Card]:
+    """The card of each MAC on the host's running VMs (named as the vNIC API names it)."""
     owners = {}
     for dom in lv.domains():
         for element in dom.tree().iterfind("./devices/interface"):
             iface = interface_of(element)
-            if iface.mac is not None and iface.mac.address:
-                owners[iface.mac.address.lower()] = (dom.name, vnic_name(iface))
+            if mac_of(iface):
+                src = iface.source
+                network = src.network if src is not None else None
+                owners[mac_of(iface)] = Card(dom.name, vnic_name(iface), network, _wired_to(iface))
     return owners
+
+
+def _wired_to(iface: Interface) -> str:
+    src = iface.source
+    if src is None:
+        return "no source"
+    if src.network:
+        return f"network {src.network}"
+    if src.bridge:
+        return f"bridge {src.bridge}"
+    return f"macvtap on {src.dev}" if src.dev else "no source"

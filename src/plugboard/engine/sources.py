@@ -9,7 +9,7 @@ from dataclasses import replace
 from lxml import etree
 
 from plugboard.engine.vm_state import VnicState
-from plugboard.errors import InvalidInput, NetworkInactive, NetworkNotFound
+from plugboard.errors import InvalidInput, NetworkInactive, NetworkNamedNotFound, NetworkNotFound
 from plugboard.hostnet.listing import check_source
 from plugboard.hosts.adapter import Libvirt
 from plugboard.vnic import MACVTAP_MODES, MODELS, Vnic
@@ -69,8 +69,8 @@ def network_attachment(lv: Libvirt, network: str) -> Attachment:
     """tap, ovs, macvtap or hostdev: what a libvirt network gives its vNICs."""
     try:
         net = lv.network(network)
-    except NetworkNotFound as err:
-        raise NetworkNotFound(err.detail, field="source.network") from None
+    except NetworkNotFound as err:  # named in the body: 422, as a missing bridge is
+        raise NetworkNamedNotFound(err.detail, field="source.network") from None
     root = etree.fromstring(net.xml().encode())
     forward = root.find("forward")
     mode = forward.get("mode", "nat") if forward is not None else None

@@ -12,12 +12,12 @@ in the store.
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Callable, Container
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from plugboard.engine import announce, guests, journal, macpool
+from plugboard.engine.etags import check_etag
 from plugboard.engine.executor import execute, steps_for
 from plugboard.engine.locks import MAC_LOCK, holding
 from plugboard.engine.recovery import recover_vm
@@ -37,7 +37,6 @@ from plugboard.errors import (
     NoFreePciSlot,
     OperationPending,
     PlugboardError,
-    PreconditionFailed,
     VnicExists,
 )
 from plugboard.hosts.adapter import Libvirt
@@ -184,31 +183,8 @@ def _recovered(
     return journal.vm_notes(store, host, dom.uuid)
 
 
-# RFC 9110's If-Match: "*" or a list of entity tags, each strong ("...") or weak (W/"...").
-_TAG = r'(W/)?"[\x21\x23-\x7E]*"'
-_IF_MATCH = re.compile(rf"\*|{_TAG}(\s*,\s*{_TAG})*")
-_ENTITY_TAG = re.compile(_TAG)
-
-
-def check_etag(state: VnicState, if_match: str | None) -> None:
-    """PRECONDITION_FAILED unless `if_match` (an If-Match header) is * or lists the vNIC's
-    ETag. As RFC 9110 says: strong comparison (a weak tag never matches), and a header that
-    is no list of entity tags matches nothing."""
-    value = (if_match or "*").strip()
-    if value == "*":
-        return
-    if not _IF_MATCH.fullmatch(value):
-        raise PreconditionFailed(
-            f'If-Match {value[:80]!r} is neither * nor a list of entity tags ("..."); send '
-            f"the vNIC's ETag as you read it (now {state.etag})",
-            etag=state.etag,
-        )
-    if state.etag not in (tag.group() for tag in _ENTITY_TAG.finditer(value)):
-        raise PreconditionFailed(
-            f"vNIC {state.vnic.name} changed since you read it (ETag {state.etag}); read it "
-            "again and retry",
-            etag=state.etag,
-        )
+def _check_etag(state: VnicState, if_match: str | None) -> None:
+    check_etag(state.etag, if_match, f"vNIC {state.vnic.name}")
 
 
 @dataclass(frozen=True)
@@ -229,7 +205,7 @@ class VnicChangeRequest:
     def work(self, pool: macpool.Pool | None, in_use: set[str]) -> Work:
         def run(s: LockedVm) -> VnicChange:
             current = find_vnic(s.state, self.name)
-            check_etag(current, self.if_match)
+            _check_etag(current, self.if_match)
             known: dict[str, Attachment] = {}
             current.vnic = resolve_current(s.lv, current, known)
             desired = resolve(s.lv, self.edit.applied_to(current.vnic), known, current.vnic)
@@ -408,7 +384,7 @@ def remove_vnic(
 
     def work(s: LockedVm) -> VnicChange:
         current = find_vnic(s.state, name)
-        check_etag(current, if_match)
+        _check_etag(current, if_match)
         steps = s.plan(current.vnic, None)
         _carry_out(s, "remove", current, None, steps)
         return VnicChange(steps, None, applied=True)

@@ -7,5 +7,5 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/health", summary="Is the service up? (no token needed)")
-def health() -> HealthOut:
+def get_health() -> HealthOut:
     return HealthOut(status="ok", version=__version__)

@@ -40,7 +40,7 @@ def get_host(host: Name, db: DbSession, svc: ServicesDep, _: CurrentUser) -> Hos
 @router.patch(
     "/{host}", summary="Change a host's URI or domain type", responses=responses(403, 404)
 )
-def update_host(host: Name, body: HostUpdate, db: DbSession, svc: ServicesDep, _: Admin) -> HostOut:
+def patch_host(host: Name, body: HostUpdate, db: DbSession, svc: ServicesDep, _: Admin) -> HostOut:
     return HostOut.from_view(
         hosts.update_host(
             db, svc.registry, host, **body.model_dump(exclude_unset=True, exclude_none=True)

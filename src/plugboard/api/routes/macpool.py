@@ -11,10 +11,10 @@ router = APIRouter(prefix="/macpool", tags=["vms"], responses=responses(400, 401
 
 
 @router.get("", summary="The MAC pool new vNICs take their MACs from")
-def get_pool(db: DbSession, _: CurrentUser) -> MacPoolOut:
+def get_mac_pool(db: DbSession, _: CurrentUser) -> MacPoolOut:
     return MacPoolOut.from_pool(macpool.get_pool(db))
 
 
 @router.put("", summary="Set the MAC pool's ranges", responses=responses(403))
-def set_pool(body: MacPoolUpdate, db: DbSession, _: Admin) -> MacPoolOut:
+def set_mac_pool(body: MacPoolUpdate, db: DbSession, _: Admin) -> MacPoolOut:
     return MacPoolOut.from_pool(macpool.set_pool(db, body.ranges, body.allow_duplicates))

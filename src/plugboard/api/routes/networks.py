@@ -4,9 +4,10 @@ import json
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
 
-from plugboard.api.deps import Admin, CurrentUser, HostDep, audit_target
-from plugboard.api.problems import responses
+from plugboard.api.deps import Admin, CurrentUser, HostDep, IfMatch, audit_target
+from plugboard.api.problems import invalid_json, responses
 from plugboard.api.schemas import (
     NETXML,
     DhcpLeaseOut,
@@ -39,10 +40,12 @@ async def definition_body(request: Request):
         return networks.definition_from(raw, xml=True)
     try:
         doc = json.loads(raw or b"null")
-    except ValueError as err:
+    except json.JSONDecodeError as err:
         raise BadRequest(
-            f"the body is neither JSON nor (with Content-Type: {XML}) XML: {err}"
+            f"{invalid_json(err.doc, err.pos, err.msg)} (send libvirt XML with Content-Type: {XML})"
         ) from None
+    except ValueError as err:  # not UTF-8
+        raise BadRequest(f"the body is neither JSON nor libvirt XML: {err}") from None
     check_document(doc)
     return networks.definition_from(doc, xml=False)
 
@@ -66,14 +69,30 @@ def list_networks(host: HostDep, _: CurrentUser) -> list[NetworkSummaryOut]:
 
 @router.get(
     "/{name}",
-    summary="One network: JSON, or libvirt's XML with Accept: application/xml",
+    summary="One network (with its ETag): JSON, or libvirt's XML with Accept: application/xml",
+    response_model=NetworkOut,
     responses={200: {"content": {XML: {"schema": {"type": "string"}}}}},
 )
-def get_network(host: HostDep, name: Name, request: Request, _: CurrentUser):
+def get_network(
+    host: HostDep,
+    name: Name,
+    request: Request,
+    _: CurrentUser,
+    inactive: Annotated[
+        bool, Query(description="The XML it starts with, as virsh net-dumpxml --inactive")
+    ] = False,
+):
     state = networks.get_network(host, name)
+    headers = {"ETag": state.etag}
     if XML in request.headers.get("accept", ""):
-        return Response(state.xml, media_type=XML)
-    return NetworkOut.from_state(state)
+        xml = state.persistent_xml if inactive else state.xml
+        return Response(xml, media_type=XML, headers=headers)
+    return JSONResponse(NetworkOut.from_state(state).model_dump(mode="json"), headers=headers)
+
+
+def _changed(change: networks.NetworkChange, response: Response) -> NetworkChangeOut:
+    response.headers["ETag"] = change.state.etag
+    return NetworkChangeOut.from_change(change)
 
 
 @router.post(
@@ -96,25 +115,26 @@ def define_network(
     audit_target(request, f"hosts/{host.name}/networks/{definition.name}")
     change = networks.define_network(host, definition, start=start, autostart=autostart)
     response.headers["Location"] = f"{request.url.path}/{definition.name}"
-    return NetworkChangeOut.from_change(change)
+    return _changed(change, response)
 
 
 @router.put(
     "/{name}",
-    summary="Redefine a network",
-    responses=responses(403, 409),
+    summary="Redefine a network (its UUID and bridge MAC kept unless given)",
+    responses=responses(403, 409, 412),
     openapi_extra=DEFINITION_BODY,
 )
 def redefine_network(
     host: HostDep,
     name: Name,
+    response: Response,
     _: Admin,
     definition: Definition,
+    if_match: IfMatch = None,
     restart: Annotated[bool, Query(description="Restart a running network now")] = False,
 ) -> NetworkChangeOut:
-    return NetworkChangeOut.from_change(
-        networks.redefine_network(host, name, definition, restart=restart)
-    )
+    change = networks.redefine_network(host, name, definition, restart=restart, if_match=if_match)
+    return _changed(change, response)
 
 
 @router.post("/{name}/start", summary="Start a network", responses=responses(403, 409))
@@ -127,9 +147,17 @@ def stop_network(host: HostDep, name: Name, _: Admin) -> NetworkChangeOut:
     return NetworkChangeOut.from_change(networks.stop_network(host, name))
 
 
-@router.patch("/{name}", summary="Change autostart", responses=responses(403, 409))
-def patch_network(host: HostDep, name: Name, body: NetworkUpdate, _: Admin) -> NetworkChangeOut:
-    return NetworkChangeOut.from_change(networks.set_autostart(host, name, body.autostart))
+@router.patch("/{name}", summary="Change autostart", responses=responses(403, 409, 412))
+def patch_network(
+    host: HostDep,
+    name: Name,
+    body: NetworkUpdate,
+    response: Response,
+    _: Admin,
+    if_match: IfMatch = None,
+) -> NetworkChangeOut:
+    change = networks.set_autostart(host, name, body.autostart, if_match=if_match)
+    return _changed(change, response)
 
 
 @router.delete(

@@ -30,9 +30,11 @@ def create_token(
 
 @router.delete(
     "/{name}",
-    summary="Revoke a token",
+    status_code=204,
+    summary="Revoke a token (it stays listed, with revoked_at)",
     description="The last admin token that is not revoked is kept: 409 `LAST_ADMIN_TOKEN`.",
     responses=responses(404, 409),
 )
-def revoke_token(name: Name, db: DbSession, svc: ServicesDep, _: Admin) -> TokenOut:
-    return TokenOut.model_validate(tokens.revoke_token(db, svc.tokens, name))
+def revoke_token(name: Name, db: DbSession, svc: ServicesDep, _: Admin) -> Response:
+    tokens.revoke_token(db, svc.tokens, name)
+    return Response(status_code=204)

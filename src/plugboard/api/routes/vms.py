@@ -2,15 +2,15 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic.json_schema import SkipJsonSchema
 
 from plugboard.api.deps import (
     Admin,
     CurrentUser,
     DbSession,
     HostDep,
+    IfMatch,
     ServicesDep,
     StoreDep,
     audit_detail,
@@ -18,7 +18,6 @@ from plugboard.api.deps import (
 )
 from plugboard.api.problems import responses
 from plugboard.api.schemas import Name
-from plugboard.api.text import omit_default
 from plugboard.api.vm_schemas import (
     VmCreate,
     VmCreatedOut,
@@ -40,15 +39,6 @@ from plugboard.vnic import VnicEdit
 router = APIRouter(
     prefix="/hosts/{host}/vms", tags=["vms"], responses=responses(400, 401, 404, 422, 502)
 )
-IfMatch = Annotated[
-    str | SkipJsonSchema[None],  # a header is text or left out: never null
-    Header(
-        description="The vNIC's ETag as read (or a list of entity tags, or *, as RFC 9110 "
-        "says): change it only if nobody else has. 412 when it does not match.",
-        max_length=1024,
-        json_schema_extra=omit_default,
-    ),
-]
 
 
 def _unchecked(request: Request, hosts: list[str]) -> None:
@@ -130,7 +120,7 @@ def delete_vm(
 
 # --- vNICs -----------------------------------------------------------------------------------
 @router.get("/{vm}/nics", summary="The VM's vNICs, plugged and unplugged")
-def list_nics(host: HostDep, vm: Name, store: StoreDep, _: CurrentUser) -> list[VnicOut]:
+def list_vnics(host: HostDep, vm: Name, store: StoreDep, _: CurrentUser) -> list[VnicOut]:
     return [VnicOut.from_state(v) for v in vnics.list_vnics(host, store, vm)]
 
 
@@ -140,7 +130,7 @@ def list_nics(host: HostDep, vm: Name, store: StoreDep, _: CurrentUser) -> list[
     summary="Add a vNIC (hot-plugged when the VM runs and it is plugged)",
     responses=responses(403, 409),
 )
-def add_nic(
+def add_vnic(
     *,
     host: HostDep,
     vm: Name,
@@ -168,7 +158,7 @@ def add_nic(
 
 
 @router.get("/{vm}/nics/{nic}", summary="One vNIC (with its ETag)")
-def get_nic(
+def get_vnic(
     host: HostDep, vm: Name, nic: VnicName, response: Response, store: StoreDep, _: CurrentUser
 ) -> VnicOut:
     state = vnics.get_vnic(host, store, vm, nic)
@@ -182,7 +172,7 @@ def get_nic(
     responses=responses(403, 409, 412, 504),
     response_model=VnicChangeOut,
 )
-async def patch_nic(
+async def patch_vnic(
     *,
     host: HostDep,
     vm: Name,
@@ -218,7 +208,7 @@ async def patch_nic(
     summary="Remove a vNIC (the VM is stopped, or the vNIC unplugged)",
     responses=responses(403, 409, 412),
 )
-def delete_nic(
+def delete_vnic(
     host: HostDep, vm: Name, nic: VnicName, store: StoreDep, _: Admin, if_match: IfMatch = None
 ) -> Response:
     vnics.remove_vnic(host, store, vm, nic, if_match=if_match)
