@@ -22,6 +22,8 @@ COLUMNS = [
     "subnets",
     "connections",
 ]
+DROP = ["persistent", "autostart", "connections", "forward_mode"]
+LEASES = ["mac", "ip", "prefix", "hostname", "vm", "vnic", "expiry"]
 CHANGE = ["name", "active", "autostart", "persistent", "applied", "notes"]
 
 
@@ -29,16 +31,11 @@ def _path(host: str, name: str = "") -> str:
     return f"/hosts/{host}/networks" + (f"/{name}" if name else "")
 
 
-def _rows(networks: list[dict]) -> list[dict]:
-    return [n | {"subnets": " ".join(n["subnets"]) or None} for n in networks]
-
-
 def net_list(
     ctx: typer.Context, host: HostOption = "local", output: OutputOption = Format.table
 ) -> None:
     """List the host's virtual networks."""
-    found = call(ctx, "GET", _path(host))
-    show(found if output is Format.json else _rows(found), output, COLUMNS)
+    show(call(ctx, "GET", _path(host)), output, COLUMNS, drop=DROP)
 
 
 def net_define(
@@ -124,11 +121,8 @@ def net_leases(
     ctx: typer.Context, name: str, host: HostOption = "local", output: OutputOption = Format.table
 ) -> None:
     """DHCP leases of a network, with the VM and vNIC of each."""
-    show(
-        call(ctx, "GET", _path(host, name) + "/leases"),
-        output,
-        ["mac", "ip", "prefix", "hostname", "vm", "vnic", "expiry"],
-    )
+    leases = call(ctx, "GET", _path(host, name) + "/leases")
+    show(leases, output, LEASES, drop=["expiry", "prefix", "hostname"])
 
 
 def register(app: typer.Typer) -> None:

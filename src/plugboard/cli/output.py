@@ -9,12 +9,19 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
 
 from plugboard.cli.client import ClientError
+from plugboard.cli.tables import pairs_table, print_records, print_table, rows_table
 
-stdout = Console()
-stderr = Console(stderr=True)
+
+def stdout() -> Console:
+    """A console made when used, so it sees the terminal's width and whether there is one."""
+    return Console(highlight=False, emoji=False)
+
+
+def stderr() -> Console:
+    return Console(stderr=True, highlight=False, emoji=False)
 
 
 class Format(enum.StrEnum):
@@ -23,34 +30,32 @@ class Format(enum.StrEnum):
 
 
 OutputOption = Annotated[
-    Format, typer.Option("--output", "-o", help="table for people, json for scripts.")
+    Format,
+    typer.Option("--output", "-o", help="table for people, json for scripts."),
 ]
 
 
-def show(data: Any, fmt: Format, columns: Sequence[str], title: str | None = None) -> None:
-    """Print a list of objects (or one object) as a table or as JSON."""
+def show(
+    data: Any,
+    fmt: Format,
+    columns: Sequence[str],
+    title: str | None = None,
+    drop: Sequence[str] = (),
+) -> None:
+    """Print a list of objects (or one object) as a table (see tables: `drop` lists the
+    columns a narrow terminal does without, first to last) or as JSON."""
     if fmt is Format.json:
         typer.echo(json.dumps(data, indent=2, sort_keys=False))
         return
+    console = stdout()
     if isinstance(data, dict):
-        table = Table(show_header=False, box=None, title=title)
-        for column in columns:
-            table.add_row(column, _cell(data.get(column)))
+        print_table(console, *pairs_table(console, data, columns, title))
+        return
+    table, need = rows_table(console, data, columns, drop, title)
+    if console.is_terminal and need > console.width:
+        print_records(console, data, columns, title)
     else:
-        table = Table(title=title)
-        for column in columns:
-            table.add_column(column)
-        for row in data:
-            table.add_row(*(_cell(row.get(column)) for column in columns))
-    stdout.print(table)
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    return str(value)
+        print_table(console, table, need)
 
 
 def call(ctx: typer.Context, method: str, path: str, **kwargs: Any) -> Any:
@@ -62,9 +67,8 @@ def call(ctx: typer.Context, method: str, path: str, **kwargs: Any) -> Any:
 
 
 def fail(detail: str, code: str | None = None) -> typer.Exit:
-    stderr.print(
-        f"[bold red]error:[/] {detail}" + (f" [dim]({code})[/]" if code else ""),
-        highlight=False,
+    stderr().print(
+        f"[bold red]error:[/] {escape(detail)}" + (f" [dim]({escape(code)})[/]" if code else ""),
         soft_wrap=True,
     )
     return typer.Exit(code=1)
