@@ -11,7 +11,12 @@ import typer
 
 from plugboard.cli.output import Format, OutputOption, call, fail, show
 
-HostOption = Annotated[str, typer.Option("--host", help="The plugboard host (see host-list).")]
+HostOption = Annotated[
+    str,
+    typer.Option(
+        "--host", help="The plugboard host (see host-list); default: PLUGBOARD_HOST, else local."
+    ),
+]
 COLUMNS = [
     "name",
     "active",
@@ -42,8 +47,8 @@ def net_define(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="libvirt network XML, or its JSON form")],
     host: HostOption = "local",
-    start: Annotated[bool, typer.Option(help="Start it too.")] = False,
-    autostart: Annotated[bool, typer.Option(help="Start it with the host.")] = False,
+    start: Annotated[bool, typer.Option("--start", help="Start it too.")] = False,
+    autostart: Annotated[bool, typer.Option("--autostart", help="Start it with the host.")] = False,
     output: OutputOption = Format.table,
 ) -> None:
     """Define a network from an XML or JSON file."""
@@ -95,7 +100,7 @@ def net_undefine(
     ctx: typer.Context,
     name: str,
     host: HostOption = "local",
-    force: Annotated[bool, typer.Option(help="Even if VMs' vNICs use it.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Even if VMs' vNICs use it.")] = False,
 ) -> None:
     """Stop and undefine a network."""
     call(ctx, "DELETE", _path(host, name), params={"force": force})

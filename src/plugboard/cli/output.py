@@ -1,4 +1,4 @@
-"""Tables for people, JSON for scripts."""
+"""Tables for people, JSON for scripts; errors as text, or as the problem document with -o json."""
 
 from __future__ import annotations
 
@@ -29,9 +29,18 @@ class Format(enum.StrEnum):
     json = "json"
 
 
+def remember_output(ctx: typer.Context, value: Format | None) -> Format | None:
+    """-o's callback: errors are reported as it says (ctx.meta is shared by all contexts)."""
+    if value is not None:
+        ctx.meta["output"] = Format(value)
+    return value
+
+
 OutputOption = Annotated[
     Format,
-    typer.Option("--output", "-o", help="table for people, json for scripts."),
+    typer.Option(
+        "--output", "-o", help="table for people, json for scripts.", callback=remember_output
+    ),
 ]
 
 
@@ -59,16 +68,30 @@ def show(
 
 
 def call(ctx: typer.Context, method: str, path: str, **kwargs: Any) -> Any:
-    """One request to the service; on a problem, its detail on stderr and exit 1."""
+    """One request to the service; a problem is reported on stderr, and the exit code is 1."""
     try:
-        return ctx.obj().request(method, path, **kwargs)
+        return ctx.obj.client().request(method, path, **kwargs)
     except ClientError as err:
-        raise fail(err.detail, err.code) from None
+        raise fail(err.detail, err.code, err.problem) from None
 
 
-def fail(detail: str, code: str | None = None) -> typer.Exit:
-    stderr().print(
-        f"[bold red]error:[/] {escape(detail)}" + (f" [dim]({escape(code)})[/]" if code else ""),
-        soft_wrap=True,
-    )
-    return typer.Exit(code=1)
+def fail(detail: str, code: str | None = None, problem: dict | None = None) -> Failure:
+    """The error to raise; the command group reports it (see Failure)."""
+    return Failure(detail, code, problem)
+
+
+class Failure(typer.Exit):
+    """An error to report on stderr with exit code 1: text for people; with -o json, the
+    service's problem document, or one like it for the CLI's own errors."""
+
+    def __init__(self, detail: str, code: str | None = None, problem: dict | None = None) -> None:
+        super().__init__(code=1)
+        self.detail, self.code, self.problem = detail, code, problem
+
+    def report(self, output: Format | None) -> None:
+        if output is Format.json:
+            document = self.problem or {"title": "plugboard CLI error", "detail": self.detail}
+            typer.echo(json.dumps(document), err=True)
+            return
+        code = f" [dim]({escape(self.code)})[/]" if self.code else ""
+        stderr().print(f"[bold red]error:[/] {escape(self.detail)}{code}", soft_wrap=True)

@@ -90,7 +90,7 @@ def vm_create(
         list[str] | None, typer.Option(help="One vNIC on this network (repeatable).")
     ] = None,
     domain_type: DomainTypeOpt = None,
-    start: Annotated[bool, typer.Option(help="Start it too.")] = False,
+    start: Annotated[bool, typer.Option("--start", help="Start it too.")] = False,
     output: OutputOption = Format.table,
 ) -> None:
     """Create a VM: boot from a kernel (and initrd) or a disk image, or from a template."""
@@ -135,7 +135,7 @@ def vm_delete(
     ctx: typer.Context,
     name: str,
     host: HostOption = "local",
-    force: Annotated[bool, typer.Option(help="Power off a running VM first.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Power off a running VM first.")] = False,
 ) -> None:
     """Delete a VM (its definition; disk images stay)."""
     call(ctx, "DELETE", _vms(host, name), params={"force": force})
@@ -236,8 +236,8 @@ def nic_add(
     trunk: TrunkOpt = None,
     model: Annotated[VnicModel, typer.Option(help="The card's model.")] = "virtio",
     mac: MacOpt = None,
-    unplugged: Annotated[bool, typer.Option(help="Add it unplugged.")] = False,
-    unlinked: Annotated[bool, typer.Option(help="Add it without its cable.")] = False,
+    unplugged: Annotated[bool, typer.Option("--unplugged", help="Add it unplugged.")] = False,
+    unlinked: Annotated[bool, typer.Option("--unlinked", help="Add it without its cable.")] = False,
     direct: DirectOpt = None,
     output: OutputOption = Format.table,
 ) -> None:
@@ -278,7 +278,9 @@ def nic_set(
         VnicModel | None, typer.Option(help="A new model (the card is re-plugged).")
     ] = None,
     if_match: Annotated[str | None, typer.Option(help="Only if its ETag is still this.")] = None,
-    dry_run: Annotated[bool, typer.Option(help="Show the plan; change nothing.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the plan; change nothing.")
+    ] = False,
     direct: DirectOpt = None,
     output: OutputOption = Format.table,
 ) -> None:
@@ -328,7 +330,9 @@ def macpool_show(ctx: typer.Context, output: OutputOption = Format.table) -> Non
 def macpool_set(
     ctx: typer.Context,
     ranges: Annotated[list[str], typer.Argument(help="FROM-TO MAC ranges.")],
-    allow_duplicates: Annotated[bool, typer.Option(help="Let two vNICs share a MAC.")] = False,
+    allow_duplicates: Annotated[
+        bool, typer.Option("--allow-duplicates", help="Let two vNICs share a MAC.")
+    ] = False,
     output: OutputOption = Format.table,
 ) -> None:
     """Set the MAC pool's ranges."""
