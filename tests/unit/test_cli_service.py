@@ -165,3 +165,16 @@ def test_boolean_options_are_plain_flags(served):
     dry = plugboard(served, "nic-set", "test", vnic["name"], "--link", "down", "--dry-run")
     assert dry.exit_code == 0, dry.stderr
     assert "nothing changed" in dry.stdout and nic(served)["linked"] is True
+
+
+def test_if_match_takes_the_etag_with_or_without_its_quotes(served):
+    vnic = nic(served)
+    for etag in (vnic["etag"], vnic["etag"].strip('"')):
+        args = ["nic-set", "test", vnic["name"], "--link", "down", "--dry-run", "--if-match", etag]
+        result = plugboard(served, *args)
+        assert result.exit_code == 0, result.stderr
+        assert vnic["etag"] in result.stdout  # the answer's table shows it
+    stale = plugboard(
+        served, "nic-set", "test", vnic["name"], "--link", "down", "--if-match", "0123abcd"
+    )
+    assert stale.exit_code == 1 and "PRECONDITION_FAILED" in stale.stderr

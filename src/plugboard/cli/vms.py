@@ -3,12 +3,25 @@ nic-remove; macpool-show, macpool-set."""
 
 from __future__ import annotations
 
+import os
+import time
+from contextlib import nullcontext
 from typing import Annotated, Any, Literal
 
 import typer
 
 from plugboard.cli.networks import HostOption
-from plugboard.cli.output import Format, OutputOption, call, fail, show, stderr, stdout
+from plugboard.cli.output import (
+    Failure,
+    Format,
+    OutputOption,
+    call,
+    fail,
+    show,
+    stderr,
+    stdout,
+)
+from plugboard.cli.progress import waiting
 from plugboard.hosts.model import DomainType
 from plugboard.netxml.model import MacvtapMode
 from plugboard.vnic.model import DEFAULT_MACVTAP_MODE, VnicModel
@@ -34,6 +47,7 @@ VM_DROP = ["autostart", "persistent", "domain_type", "vcpus", "memory_mib"]
 
 
 Link = Literal["up", "down"]
+
 MemoryOpt = Annotated[int | None, typer.Option(help="MiB (default 256).")]
 VcpusOpt = Annotated[int | None, typer.Option(help="Default 1.")]
 KernelOpt = Annotated[str | None, typer.Option(help="Kernel path on the host.")]
@@ -127,8 +141,52 @@ def _vm_action(action: str, help_text: str):
 
 
 vm_start = _vm_action("start", "Start a VM (its vNICs as their plugged/linked state says).")
-vm_shutdown = _vm_action("shutdown", "Ask the guest to power off (ACPI).")
 vm_destroy = _vm_action("destroy", "Power a VM off now.")
+
+
+def vm_shutdown(
+    ctx: typer.Context,
+    name: str,
+    host: HostOption = "local",
+    wait: Annotated[bool, typer.Option("--wait", help="Wait until the VM is shut off.")] = False,
+    timeout: Annotated[float, typer.Option(min=0, help="--wait: seconds before giving up.")] = 60.0,
+    output: OutputOption = Format.table,
+) -> None:
+    """Ask the guest to power off (ACPI power button); --wait waits until it has."""
+    vm = call(ctx, "POST", _vms(host, name) + "/shutdown")
+    if output is Format.table:
+        then = "" if wait else "; --wait waits until it is shut off"
+        stdout().print(f"shutdown of {name} requested (ACPI power button){then}")
+    if wait and vm["state"] != "shut-off":
+        vm = _wait_until_shut_off(ctx, host, name, timeout)
+    show(vm, output, VM_COLUMNS)
+
+
+def _wait_until_shut_off(ctx: typer.Context, host: str, name: str, timeout: float) -> dict:
+    """The VM once it is shut off, read every half second, with a spinner; an error after
+    `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    with waiting(f"waiting for {name} to power off", timeout):
+        while (vm := _vm_summary(ctx, host, name))["state"] != "shut-off":
+            if time.monotonic() >= deadline:
+                raise fail(
+                    f"{name} did not power off within {timeout:g} s (it is {vm['state']}; the "
+                    f"guest may ignore ACPI): `plugboard vm-destroy {name}` powers it off now",
+                    "SHUTDOWN_TIMEOUT",
+                )
+            time.sleep(0.5)
+    return vm
+
+
+def _vm_summary(ctx: typer.Context, host: str, name: str) -> dict:
+    """The VM as the listing has it; a transient VM that powered off is gone from libvirt."""
+    try:
+        vm = call(ctx, "GET", _vms(host, name))
+    except Failure as failure:
+        if failure.code != "VM_NOT_FOUND":
+            raise
+        return {"name": name, "state": "shut-off"}
+    return {k: v for k, v in vm.items() if k != "nics"}
 
 
 def vm_delete(
@@ -284,8 +342,11 @@ def nic_set(
     direct: DirectOpt = None,
     output: OutputOption = Format.table,
 ) -> None:
-    """Change a vNIC: re-wire, link, plug, MAC, model — live on a running VM."""
+    """Change a vNIC: re-wire, link, plug, MAC, model — live on a running VM. --vlan or
+    --trunk alone re-tag the vNIC's Open vSwitch port (no need to repeat --ovs)."""
     body: dict[str, Any] = {}
+    if not any(x is not None for x in (network, bridge, macvtap, ovs, direct)):
+        body["vlan"], vlan, trunk = _vlans(vlan, trunk), None, None
     source = _source(network, portgroup, bridge, macvtap, mode, ovs, vlan, trunk, direct)
     if source is not None and no_network:
         raise fail("--no-network and a source exclude each other")
@@ -293,23 +354,42 @@ def nic_set(
         body["source"] = source
     if link is not None:
         body["linked"] = link == "up"
-    if plug is not None:
-        body["plugged"] = plug
-    for key, value in (("mac", mac), ("model", model)):
-        if value is not None:
-            body[key] = value
+    given = {"plugged": plug, "mac": mac, "model": model}
+    body = {k: v for k, v in (body | given).items() if v is not None or k == "source"}
     if not body:
         raise fail("nothing to change: give --network, --link, --plug/--unplug, --mac, ...")
-    headers = {"If-Match": if_match} if if_match else {}
-    change = call(
-        ctx,
-        "PATCH",
-        _vms(host, vm) + f"/nics/{nic}",
-        json=body,
-        params={"dry_run": dry_run},
-        headers=headers,
-    )
+    headers = {"If-Match": _entity_tag(if_match)} if if_match else {}
+    path = _vms(host, vm) + f"/nics/{nic}"
+    message = f"{nic} of {vm}: a hot-unplug waits for the guest"
+    with nullcontext() if dry_run else waiting(message, _unplug_wait()):
+        change = call(ctx, "PATCH", path, json=body, params={"dry_run": dry_run}, headers=headers)
     _show_change(change, output)
+
+
+def _unplug_wait() -> float:
+    """The service's PLUGBOARD_HOTUNPLUG_TIMEOUT, for the seconds a spinner counts down (the
+    CLI usually runs where the service does; else the service's default, 30 s)."""
+    try:
+        return float(os.environ.get("PLUGBOARD_HOTUNPLUG_TIMEOUT") or 30)
+    except ValueError:
+        return 30.0
+
+
+def _vlans(vlan: int | None, trunk: str | None) -> dict | None:
+    """--vlan or --trunk without a source: the VLANs of the vNIC's Open vSwitch port."""
+    if vlan is not None and trunk is not None:
+        raise fail("give --vlan (an access port) or --trunk, not both")
+    if vlan is not None:
+        return {"tags": [vlan], "trunk": False}
+    return {"tags": _tags(trunk), "trunk": True} if trunk is not None else None
+
+
+def _entity_tag(value: str) -> str:
+    """An ETag as HTTP wants it (quoted), also when given as the table shows it or without
+    its quotes (a shell eats them)."""
+    if value == "*" or value.startswith(('"', 'W/"')):
+        return value
+    return f'"{value}"'
 
 
 def nic_remove(ctx: typer.Context, vm: str, nic: str, host: HostOption = "local") -> None:
