@@ -29,7 +29,7 @@ def test_host_commands_tables_and_json(served, testhost: TestHost):
 
     table = plugboard(served, "host-list")
     assert table.returncode == 0
-    lines = [line for line in table.stdout.splitlines() if " th " in line]
+    lines = [line for line in table.stdout.splitlines() if line.split()[:1] == ["th"]]
     assert len(lines) == 1 and "connected" in lines[0] and "9.0.0" in lines[0]
 
     listed = json.loads(plugboard(served, "host-list", "-o", "json").stdout)

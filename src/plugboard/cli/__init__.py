@@ -18,13 +18,17 @@ from plugboard.cli import (
     tokens,
     vms,
 )
-from plugboard.cli.client import Client
+from plugboard.cli.group import Globals, PlugboardGroup, defaults_from_before
+from plugboard.cli.output import Format, remember_output
 
 app = typer.Typer(
     name="plugboard",
     help="Wire virtual machines to networks on libvirt/KVM hosts.",
     no_args_is_help=True,
     add_completion=False,
+    cls=PlugboardGroup,
+    # Plain help, as git's: Typer's boxed help shows every flag as `--dry-run <bool>`.
+    rich_markup_mode=None,
 )
 
 
@@ -48,6 +52,21 @@ def root(
         str | None,
         typer.Option(help="API token (env PLUGBOARD_TOKEN; default: ~/.config/plugboard/token)."),
     ] = None,
+    host: Annotated[
+        str | None,
+        typer.Option(
+            envvar="PLUGBOARD_HOST",
+            show_envvar=False,
+            help="The plugboard host commands act on (env PLUGBOARD_HOST; default: local, the "
+            "service's own libvirtd).",
+        ),
+    ] = None,
+    output: Annotated[
+        Format | None,
+        typer.Option(
+            "--output", "-o", help="table or json, for every command.", callback=remember_output
+        ),
+    ] = None,
     version: Annotated[
         bool,
         typer.Option(
@@ -55,8 +74,11 @@ def root(
         ),
     ] = False,
 ) -> None:
-    """Wire virtual machines to networks on libvirt/KVM hosts."""
-    ctx.obj = lambda: Client.configured(url, token)
+    """Wire virtual machines to networks on libvirt/KVM hosts.
+
+    The options here also go after the command (`plugboard net-list --host h1 -o json`)."""
+    ctx.obj = Globals(url, token)
+    defaults_from_before(ctx, host, output)
 
 
 for module in (service, hosts, networks, interfaces, vms, templates, netcheck, tokens):

@@ -14,11 +14,19 @@ DEFAULT_URL = "http://127.0.0.1:8470"
 
 
 class ClientError(Exception):
-    """What the service (or the way to it) said went wrong; `detail` is for stderr."""
+    """What the service (or the way to it) said went wrong; `detail` is for stderr, `problem`
+    (the service's problem document, or one like it) for -o json."""
 
-    def __init__(self, detail: str, code: str | None = None, status: int | None = None) -> None:
+    def __init__(
+        self,
+        detail: str,
+        code: str | None = None,
+        status: int | None = None,
+        problem: dict | None = None,
+    ) -> None:
         super().__init__(detail)
         self.detail, self.code, self.status = detail, code, status
+        self.problem = problem or {"title": "plugboard CLI error", "detail": detail}
 
 
 def _read(path) -> str | None:
@@ -87,8 +95,13 @@ def _problem(response: httpx.Response) -> ClientError:
             body.get("detail") or body.get("title") or response.reason_phrase,
             body.get("code"),
             response.status_code,
+            problem=body,
         )
     except ValueError:
-        return ClientError(
-            f"HTTP {response.status_code} {response.reason_phrase}", status=response.status_code
-        )
+        detail = f"HTTP {response.status_code} {response.reason_phrase}"
+        problem = {
+            "title": response.reason_phrase,
+            "status": response.status_code,
+            "detail": detail,
+        }
+        return ClientError(detail, status=response.status_code, problem=problem)

@@ -10,6 +10,7 @@ from plugboard.cli.output import Format, OutputOption, call, show
 from plugboard.hosts.model import DomainType
 
 COLUMNS = ["name", "uri", "state", "domain_type", "libvirt_version", "hypervisor_version", "error"]
+DROP = ["hypervisor_version", "libvirt_version", "domain_type"]
 INFO = [
     "name",
     "uri",
@@ -26,7 +27,7 @@ INFO = [
 
 def host_list(ctx: typer.Context, output: OutputOption = Format.table) -> None:
     """List the hosts plugboard manages and their connection state."""
-    show(call(ctx, "GET", "/hosts"), output, COLUMNS)
+    show(call(ctx, "GET", "/hosts"), output, COLUMNS, drop=DROP)
 
 
 def host_info(ctx: typer.Context, name: str, output: OutputOption = Format.table) -> None:

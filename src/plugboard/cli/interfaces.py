@@ -11,6 +11,7 @@ from plugboard.cli.output import Format, OutputOption, call, show, stdout
 from plugboard.hostnet.model import TYPES
 
 COLUMNS = ["name", "type", "state", "mac", "mtu", "addresses", "master", "detail", "used_by"]
+DROP = ["mtu", "master", "state", "detail", "used_by"]
 
 
 def _detail(iface: dict) -> str | None:
@@ -35,7 +36,6 @@ def _detail(iface: dict) -> str | None:
 
 def _row(iface: dict) -> dict:
     return iface | {
-        "addresses": " ".join(iface["addresses"]) or None,
         "detail": _detail(iface),
         "used_by": ", ".join(f"{u['kind']} {u['name']}" for u in iface["used_by"]) or None,
     }
@@ -57,10 +57,10 @@ def iface_list(
     if output is Format.json:
         show(found, output, COLUMNS)
         return
-    show([_row(i) for i in found["interfaces"]], output, COLUMNS)
-    stdout.print(f"source: {found['source']}")
+    show([_row(i) for i in found["interfaces"]], output, COLUMNS, drop=DROP)
+    stdout().print(f"source: {found['source']}")
     for gap in found["cannot_see"]:
-        stdout.print(f"cannot see: {gap}")
+        stdout().print(f"cannot see: {gap}")
 
 
 def register(app: typer.Typer) -> None:

@@ -29,11 +29,11 @@ def net_check(
             net = parse_network(text)
         except OSError as err:
             failed = True
-            stderr.print(f"{name}: cannot read: {err.strerror}", highlight=False)
+            stderr().print(f"{name}: cannot read: {err.strerror}", highlight=False)
             continue
         except NetworkXMLError as err:
             failed = True
-            stderr.print(f"{name}: {err}", highlight=False, soft_wrap=True)
+            stderr().print(f"{name}: {err}", highlight=False, soft_wrap=True)
             continue
         if quiet:
             continue

@@ -16,7 +16,12 @@ import typer
 from plugboard.cli.output import Format, OutputOption, call, fail, show
 from plugboard.netxml import NetworkXMLError, parse_network
 
-HostOption = Annotated[str, typer.Option("--host", help="The plugboard host (see host-list).")]
+HostOption = Annotated[
+    str,
+    typer.Option(
+        "--host", help="The plugboard host (see host-list); default: PLUGBOARD_HOST, else local."
+    ),
+]
 COLUMNS = [
     "name",
     "active",
@@ -27,6 +32,8 @@ COLUMNS = [
     "subnets",
     "connections",
 ]
+DROP = ["persistent", "autostart", "connections", "forward_mode"]
+LEASES = ["mac", "ip", "prefix", "hostname", "vm", "vnic", "vnic_now_on", "expiry"]
 CHANGE = ["name", "active", "autostart", "persistent", "applied", "notes", "etag"]
 XML = "application/xml"
 
@@ -35,16 +42,11 @@ def _path(host: str, name: str = "") -> str:
     return f"/hosts/{host}/networks" + (f"/{name}" if name else "")
 
 
-def _rows(networks: list[dict]) -> list[dict]:
-    return [n | {"subnets": " ".join(n["subnets"]) or None} for n in networks]
-
-
 def net_list(
     ctx: typer.Context, host: HostOption = "local", output: OutputOption = Format.table
 ) -> None:
     """List the host's virtual networks."""
-    found = call(ctx, "GET", _path(host))
-    show(found if output is Format.json else _rows(found), output, COLUMNS)
+    show(call(ctx, "GET", _path(host)), output, COLUMNS, drop=DROP)
 
 
 def _body(text: str) -> dict[str, Any]:
@@ -66,8 +68,8 @@ def net_define(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="libvirt network XML, or its JSON form")],
     host: HostOption = "local",
-    start: Annotated[bool, typer.Option(help="Start it too.")] = False,
-    autostart: Annotated[bool, typer.Option(help="Start it with the host.")] = False,
+    start: Annotated[bool, typer.Option("--start", help="Start it too.")] = False,
+    autostart: Annotated[bool, typer.Option("--autostart", help="Start it with the host.")] = False,
     replace: Annotated[
         bool, typer.Option("--replace", help="Redefine the network of that name (as net-edit).")
     ] = False,
@@ -165,7 +167,7 @@ def net_undefine(
     ctx: typer.Context,
     name: str,
     host: HostOption = "local",
-    force: Annotated[bool, typer.Option(help="Even if VMs' vNICs use it.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Even if VMs' vNICs use it.")] = False,
 ) -> None:
     """Stop and undefine a network."""
     call(ctx, "DELETE", _path(host, name), params={"force": force})
@@ -191,11 +193,8 @@ def net_leases(
     ctx: typer.Context, name: str, host: HostOption = "local", output: OutputOption = Format.table
 ) -> None:
     """DHCP leases of a network, with the VM and vNIC of each."""
-    show(
-        call(ctx, "GET", _path(host, name) + "/leases"),
-        output,
-        ["mac", "ip", "prefix", "hostname", "vm", "vnic", "expiry"],
-    )
+    leases = call(ctx, "GET", _path(host, name) + "/leases")
+    show(leases, output, LEASES, drop=["expiry", "prefix", "hostname", "vnic_now_on"])
 
 
 def register(app: typer.Typer) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 import typer
@@ -44,11 +45,25 @@ def events(
         show(page, output, [])
         return
     show(
-        page["items"],
+        [_event_row(e) for e in page["items"]],
         output,
-        ["at", "actor", "action", "target", "result", "duration_ms"],
+        EVENT_COLUMNS,
         title=f"{len(page['items'])} of {page['total']} events",
+        drop=["duration_ms", "actor"],
     )
+
+
+EVENT_COLUMNS = ["at", "actor", "action", "target", "result", "duration_ms"]
+
+
+def _event_row(event: dict) -> dict:
+    """An event for a table: its time to the second in the local time zone, the duration to
+    0.1 ms (-o json has them exact)."""
+    at = datetime.fromisoformat(event["at"]).astimezone()
+    return event | {
+        "at": at.strftime("%Y-%m-%d %H:%M:%S"),
+        "duration_ms": f"{event['duration_ms']:.1f}",
+    }
 
 
 def register(app: typer.Typer) -> None:

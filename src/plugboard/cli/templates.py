@@ -43,7 +43,7 @@ def _show(found: Any, output: Format) -> None:
     if output is Format.json:
         show(found, output, COLUMNS)
     elif isinstance(found, list):
-        show([_row(t) for t in found], output, COLUMNS)
+        show([_row(t) for t in found], output, COLUMNS, drop=["nic_model", "vcpus", "memory_mib"])
     else:
         show(_row(found), output, COLUMNS)
 
@@ -146,7 +146,7 @@ template_update = _command(update=True)
 def template_delete(ctx: typer.Context, name: str) -> None:
     """Delete a template (VMs made from it stay as they are)."""
     call(ctx, "DELETE", f"/templates/{name}")
-    stdout.print(f"template {name} deleted")
+    stdout().print(f"template {name} deleted")
 
 
 def register(app: typer.Typer) -> None:

@@ -20,7 +20,7 @@ COLUMNS = ["name", "role", "created_at", "last_used_at", "revoked_at"]
 
 def token_list(ctx: typer.Context, output: OutputOption = Format.table) -> None:
     """List API tokens (never their secrets)."""
-    show(call(ctx, "GET", "/tokens"), output, COLUMNS)
+    show(call(ctx, "GET", "/tokens"), output, COLUMNS, drop=["last_used_at", "created_at"])
 
 
 def token_create(

@@ -3,12 +3,25 @@ nic-remove; macpool-show, macpool-set."""
 
 from __future__ import annotations
 
+import os
+import time
+from contextlib import nullcontext
 from typing import Annotated, Any, Literal
 
 import typer
 
 from plugboard.cli.networks import HostOption
-from plugboard.cli.output import Format, OutputOption, call, fail, show, stderr, stdout
+from plugboard.cli.output import (
+    Failure,
+    Format,
+    OutputOption,
+    call,
+    fail,
+    show,
+    stderr,
+    stdout,
+)
+from plugboard.cli.progress import waiting
 from plugboard.hosts.model import DomainType
 from plugboard.netxml.model import MacvtapMode
 from plugboard.vnic.model import DEFAULT_MACVTAP_MODE, VnicModel
@@ -25,10 +38,16 @@ VNIC_COLUMNS = [
     "target_dev",
     "pci_address",
     "ips",
+    "etag",
 ]
+# What a narrow terminal does without, first to last; the rest wrap (MACs, IPs and PCI
+# addresses never: see tables.WHOLE).
+VNIC_DROP = ["target_dev", "model", "active", "etag", "linked", "plugged", "pci_address"]
+VM_DROP = ["autostart", "persistent", "domain_type", "vcpus", "memory_mib"]
 
 
 Link = Literal["up", "down"]
+
 MemoryOpt = Annotated[int | None, typer.Option(help="MiB (default 256).")]
 VcpusOpt = Annotated[int | None, typer.Option(help="Default 1.")]
 KernelOpt = Annotated[str | None, typer.Option(help="Kernel path on the host.")]
@@ -61,9 +80,7 @@ def _source_text(source: dict | None) -> str:
 
 
 def _vnic_rows(vnics: list[dict]) -> list[dict]:
-    return [
-        v | {"source": _source_text(v["source"]), "ips": " ".join(v["ips"]) or None} for v in vnics
-    ]
+    return [v | {"source": _source_text(v["source"])} for v in vnics]
 
 
 # --- VMs -------------------------------------------------------------------------------------
@@ -71,7 +88,7 @@ def vm_list(
     ctx: typer.Context, host: HostOption = "local", output: OutputOption = Format.table
 ) -> None:
     """List every VM on the host (also those made with virsh)."""
-    show(call(ctx, "GET", _vms(host)), output, VM_COLUMNS)
+    show(call(ctx, "GET", _vms(host)), output, VM_COLUMNS, drop=VM_DROP)
 
 
 def vm_create(
@@ -92,7 +109,7 @@ def vm_create(
     ] = None,
     domain_type: DomainTypeOpt = None,
     hotplug_slots: SlotsOpt = None,
-    start: Annotated[bool, typer.Option(help="Start it too.")] = False,
+    start: Annotated[bool, typer.Option("--start", help="Start it too.")] = False,
     output: OutputOption = Format.table,
 ) -> None:
     """Create a VM: boot from a kernel (and initrd) or a disk image, or from a template."""
@@ -112,7 +129,7 @@ def vm_create(
         show(made, output, [])
         return
     show(made, output, VM_COLUMNS)
-    show(_vnic_rows(made["nics"]), output, VNIC_COLUMNS, title="vNICs")
+    show(_vnic_rows(made["nics"]), output, VNIC_COLUMNS, title="vNICs", drop=VNIC_DROP)
 
 
 def _vm_action(action: str, help_text: str):
@@ -130,8 +147,52 @@ def _vm_action(action: str, help_text: str):
 
 
 vm_start = _vm_action("start", "Start a VM (its vNICs as their plugged/linked state says).")
-vm_shutdown = _vm_action("shutdown", "Ask the guest to power off (ACPI).")
 vm_destroy = _vm_action("destroy", "Power a VM off now.")
+
+
+def vm_shutdown(
+    ctx: typer.Context,
+    name: str,
+    host: HostOption = "local",
+    wait: Annotated[bool, typer.Option("--wait", help="Wait until the VM is shut off.")] = False,
+    timeout: Annotated[float, typer.Option(min=0, help="--wait: seconds before giving up.")] = 60.0,
+    output: OutputOption = Format.table,
+) -> None:
+    """Ask the guest to power off (ACPI power button); --wait waits until it has."""
+    vm = call(ctx, "POST", _vms(host, name) + "/shutdown")
+    if output is Format.table:
+        then = "" if wait else "; --wait waits until it is shut off"
+        stdout().print(f"shutdown of {name} requested (ACPI power button){then}")
+    if wait and vm["state"] != "shut-off":
+        vm = _wait_until_shut_off(ctx, host, name, timeout)
+    show(vm, output, VM_COLUMNS)
+
+
+def _wait_until_shut_off(ctx: typer.Context, host: str, name: str, timeout: float) -> dict:
+    """The VM once it is shut off, read every half second, with a spinner; an error after
+    `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    with waiting(f"waiting for {name} to power off", timeout):
+        while (vm := _vm_summary(ctx, host, name))["state"] != "shut-off":
+            if time.monotonic() >= deadline:
+                raise fail(
+                    f"{name} did not power off within {timeout:g} s (it is {vm['state']}; the "
+                    f"guest may ignore ACPI): `plugboard vm-destroy {name}` powers it off now",
+                    "SHUTDOWN_TIMEOUT",
+                )
+            time.sleep(0.5)
+    return vm
+
+
+def _vm_summary(ctx: typer.Context, host: str, name: str) -> dict:
+    """The VM as the listing has it; a transient VM that powered off is gone from libvirt."""
+    try:
+        vm = call(ctx, "GET", _vms(host, name))
+    except Failure as failure:
+        if failure.code != "VM_NOT_FOUND":
+            raise
+        return {"name": name, "state": "shut-off"}
+    return {k: v for k, v in vm.items() if k != "nics"}
 
 
 def vm_set(
@@ -147,7 +208,7 @@ def vm_set(
     vm = call(ctx, "PATCH", _vms(host, name), json={"hotplug_slots": hotplug_slots})
     show(vm, output, VM_COLUMNS)
     if output is not Format.json and vm["state"] == "running":
-        stdout.print(
+        stdout().print(
             f"{vm['hotplug_slots_at_start']} free PCI slots from its next start "
             f"({vm['hotplug_slots_free']} now: a running VM cannot get more)"
         )
@@ -157,11 +218,11 @@ def vm_delete(
     ctx: typer.Context,
     name: str,
     host: HostOption = "local",
-    force: Annotated[bool, typer.Option(help="Power off a running VM first.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Power off a running VM first.")] = False,
 ) -> None:
     """Delete a VM (its definition; disk images stay)."""
     call(ctx, "DELETE", _vms(host, name), params={"force": force})
-    stdout.print(f"VM {name} deleted")
+    stdout().print(f"VM {name} deleted")
 
 
 # --- vNICs -----------------------------------------------------------------------------------
@@ -170,7 +231,9 @@ def nic_list(
 ) -> None:
     """List a VM's vNICs, plugged and unplugged."""
     found = call(ctx, "GET", _vms(host, vm) + "/nics")
-    show(found if output is Format.json else _vnic_rows(found), output, VNIC_COLUMNS)
+    show(
+        found if output is Format.json else _vnic_rows(found), output, VNIC_COLUMNS, drop=VNIC_DROP
+    )
 
 
 def _source(
@@ -185,7 +248,7 @@ def _source(
     direct: str | None = None,
 ) -> dict | None:
     if direct is not None:
-        stderr.print("note: --direct is deprecated; it is now called --macvtap", highlight=False)
+        stderr().print("note: --direct is deprecated; it is now called --macvtap", highlight=False)
         macvtap = macvtap or direct
     given = [x for x in (network, bridge, macvtap, ovs) if x is not None]
     if len(given) > 1:
@@ -234,11 +297,11 @@ def _show_change(change: dict, output: Format) -> None:
         slot = "same PCI slot" if action["keeps_pci_address"] else "new PCI slot"
         said = "slot" in action["reason"] or action["kind"] not in ("plug", "unplug")
         suffix = "" if said else f" ({slot})"
-        stdout.print(f"{action['kind']}: {action['reason']}{suffix}", highlight=False)
+        stdout().print(f"{action['kind']}: {action['reason']}{suffix}", highlight=False)
     if not change["applied"]:
-        stdout.print("nothing changed")
+        stdout().print("nothing changed")
     for note in change.get("notes", []):
-        stdout.print(f"note: {note}", highlight=False)
+        stdout().print(f"note: {note}", highlight=False)
     if change["vnic"] is not None:
         show(_vnic_rows([change["vnic"]])[0], output, VNIC_COLUMNS)
 
@@ -258,8 +321,8 @@ def nic_add(
     trunk: TrunkOpt = None,
     model: Annotated[VnicModel, typer.Option(help="The card's model.")] = "virtio",
     mac: MacOpt = None,
-    unplugged: Annotated[bool, typer.Option(help="Add it unplugged.")] = False,
-    unlinked: Annotated[bool, typer.Option(help="Add it without its cable.")] = False,
+    unplugged: Annotated[bool, typer.Option("--unplugged", help="Add it unplugged.")] = False,
+    unlinked: Annotated[bool, typer.Option("--unlinked", help="Add it without its cable.")] = False,
     direct: DirectOpt = None,
     output: OutputOption = Format.table,
 ) -> None:
@@ -300,12 +363,17 @@ def nic_set(
         VnicModel | None, typer.Option(help="A new model (the card is re-plugged).")
     ] = None,
     if_match: Annotated[str | None, typer.Option(help="Only if its ETag is still this.")] = None,
-    dry_run: Annotated[bool, typer.Option(help="Show the plan; change nothing.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the plan; change nothing.")
+    ] = False,
     direct: DirectOpt = None,
     output: OutputOption = Format.table,
 ) -> None:
-    """Change a vNIC: re-wire, link, plug, MAC, model — live on a running VM."""
+    """Change a vNIC: re-wire, link, plug, MAC, model — live on a running VM. --vlan or
+    --trunk alone re-tag the vNIC's Open vSwitch port (no need to repeat --ovs)."""
     body: dict[str, Any] = {}
+    if not any(x is not None for x in (network, bridge, macvtap, ovs, direct)):
+        body["vlan"], vlan, trunk = _vlans(vlan, trunk), None, None
     source = _source(network, portgroup, bridge, macvtap, mode, ovs, vlan, trunk, direct)
     if source is not None and no_network:
         raise fail("--no-network and a source exclude each other")
@@ -313,29 +381,48 @@ def nic_set(
         body["source"] = source
     if link is not None:
         body["linked"] = link == "up"
-    if plug is not None:
-        body["plugged"] = plug
-    for key, value in (("mac", mac), ("model", model)):
-        if value is not None:
-            body[key] = value
+    given = {"plugged": plug, "mac": mac, "model": model}
+    body = {k: v for k, v in (body | given).items() if v is not None or k == "source"}
     if not body:
         raise fail("nothing to change: give --network, --link, --plug/--unplug, --mac, ...")
-    headers = {"If-Match": if_match} if if_match else {}
-    change = call(
-        ctx,
-        "PATCH",
-        _vms(host, vm) + f"/nics/{nic}",
-        json=body,
-        params={"dry_run": dry_run},
-        headers=headers,
-    )
+    headers = {"If-Match": _entity_tag(if_match)} if if_match else {}
+    path = _vms(host, vm) + f"/nics/{nic}"
+    message = f"{nic} of {vm}: a hot-unplug waits for the guest"
+    with nullcontext() if dry_run else waiting(message, _unplug_wait()):
+        change = call(ctx, "PATCH", path, json=body, params={"dry_run": dry_run}, headers=headers)
     _show_change(change, output)
+
+
+def _unplug_wait() -> float:
+    """The service's PLUGBOARD_HOTUNPLUG_TIMEOUT, for the seconds a spinner counts down (the
+    CLI usually runs where the service does; else the service's default, 30 s)."""
+    try:
+        return float(os.environ.get("PLUGBOARD_HOTUNPLUG_TIMEOUT") or 30)
+    except ValueError:
+        return 30.0
+
+
+def _vlans(vlan: int | None, trunk: str | None) -> dict | None:
+    """--vlan or --trunk without a source: the VLANs of the vNIC's Open vSwitch port."""
+    if vlan is not None and trunk is not None:
+        raise fail("give --vlan (an access port) or --trunk, not both")
+    if vlan is not None:
+        return {"tags": [vlan], "trunk": False}
+    return {"tags": _tags(trunk), "trunk": True} if trunk is not None else None
+
+
+def _entity_tag(value: str) -> str:
+    """An ETag as HTTP wants it (quoted), also when given as the table shows it or without
+    its quotes (a shell eats them)."""
+    if value == "*" or value.startswith(('"', 'W/"')):
+        return value
+    return f'"{value}"'
 
 
 def nic_remove(ctx: typer.Context, vm: str, nic: str, host: HostOption = "local") -> None:
     """Remove a vNIC (the VM is stopped, or the vNIC is unplugged)."""
     call(ctx, "DELETE", _vms(host, vm) + f"/nics/{nic}")
-    stdout.print(f"vNIC {nic} removed from {vm}")
+    stdout().print(f"vNIC {nic} removed from {vm}")
 
 
 # --- the MAC pool ----------------------------------------------------------------------------
@@ -350,7 +437,9 @@ def macpool_show(ctx: typer.Context, output: OutputOption = Format.table) -> Non
 def macpool_set(
     ctx: typer.Context,
     ranges: Annotated[list[str], typer.Argument(help="FROM-TO MAC ranges.")],
-    allow_duplicates: Annotated[bool, typer.Option(help="Let two vNICs share a MAC.")] = False,
+    allow_duplicates: Annotated[
+        bool, typer.Option("--allow-duplicates", help="Let two vNICs share a MAC.")
+    ] = False,
     output: OutputOption = Format.table,
 ) -> None:
     """Set the MAC pool's ranges."""
