@@ -2,10 +2,14 @@
 
 import hashlib
 
+from alembic import command
+from alembic.config import Config
 from sqlalchemy import select, text
 
+from plugboard.engine import audit
 from plugboard.engine.tokens import create_token
 from plugboard.store import Store, Token
+from plugboard.store.db import MIGRATIONS
 
 TABLES = {
     "alembic_version",
@@ -30,7 +34,7 @@ def test_migrations_create_the_schema_on_an_empty_database(database_url: str):
 
     assert store.tables() == TABLES
     with store.session() as db:
-        assert db.scalar(text("SELECT version_num FROM alembic_version")) == "0005"
+        assert db.scalar(text("SELECT version_num FROM alembic_version")) == "0006"
         # the default MAC pool: one locally administered, unicast range
         pool = db.execute(text("SELECT name, ranges, allow_duplicates FROM mac_pools")).one()
         assert tuple(pool) == ("default", "56:6f:70:00:00:00-56:6f:70:ff:ff:ff", False)
@@ -48,4 +52,38 @@ def test_tokens_are_stored_hashed(database_url: str):
         columns = [str(v) for v in db.execute(text("SELECT * FROM tokens")).one()]
     assert row.token_hash == hashlib.sha256(secret.encode()).hexdigest()
     assert not any(secret in value for value in columns)
+    store.dispose()
+
+
+def migrate_to(store: Store, revision: str) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with store.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+def test_an_audit_log_from_0005_keeps_its_events_and_takes_data(database_url: str):
+    store = Store(database_url)
+    migrate_to(store, "0005")
+    with store.session() as db:  # as plugboard wrote them before 0006
+        db.execute(
+            text(
+                "INSERT INTO events (at, actor, action, target, status, result, duration_ms) "
+                "VALUES (CURRENT_TIMESTAMP, 'admin', 'POST /hosts', 'hosts/h1', 201, 'ok', 1.25)"
+            )
+        )
+    store.migrate()
+
+    revoked = f"revoked token '{'n' * 64}'"  # the longest name a token can have
+    with store.session() as db:
+        audit.record(db, actor=revoked, action="PATCH /x", target="hosts/h1/vms/v/nics/nic1",
+                     status=200, result="ok", duration_ms=2.0,
+                     data={"vnic": "nic1", "plan": [{"kind": "live-update"}]})  # fmt: skip
+    with store.session() as db:
+        page = audit.list_events(db, target="hosts/h1", limit=10, offset=0)
+    assert [(e.actor, e.data) for e in page.items] == [
+        (revoked, {"vnic": "nic1", "plan": [{"kind": "live-update"}]}),
+        ("admin", None),
+    ]
     store.dispose()

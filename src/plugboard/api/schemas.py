@@ -134,7 +134,9 @@ class EventOut(BaseModel):
     status: int
     result: str
     detail: str | None
-    duration_ms: float
+    # Rounded here too: events written before the log rounded its durations.
+    duration_ms: Annotated[float, AfterValidator(audit.milliseconds)]
+    data: dict[str, Any] | None = Field(description="What happened, as data (null: words only)")
 
 
 class EventPageOut(BaseModel):

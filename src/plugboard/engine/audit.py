@@ -1,10 +1,11 @@
-"""The audit log: every change request, who made it, on what, how it ended, how long."""
+"""The audit log: every change request, who made it, on what, how it ended, how long, and
+what it did as data where there is more to say than words."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, func, insert, select
 from sqlalchemy.engine import Connection
@@ -26,6 +27,11 @@ class EventPage:
 _APPEND = insert(cast(Table, Event.__table__))
 
 
+def milliseconds(value: float) -> float:
+    """A duration as the log keeps and shows it: to 0.1 ms (a clock's last digits are noise)."""
+    return round(value, 1)
+
+
 def record(
     session: Session | Connection,
     *,
@@ -36,6 +42,7 @@ def record(
     result: str,
     duration_ms: float,
     detail: str | None = None,
+    data: dict[str, Any] | None = None,
 ) -> None:
     # A Core insert, built once: the log is only ever appended to, no ORM identity to track.
     session.execute(
@@ -48,7 +55,8 @@ def record(
             "status": status,
             "result": result,
             "detail": detail,
-            "duration_ms": duration_ms,
+            "duration_ms": milliseconds(duration_ms),
+            "data": data,
         },
     )
 

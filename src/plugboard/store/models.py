@@ -75,13 +75,16 @@ class Event(Base):
     __tablename__ = "events"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
-    actor: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(128))
     action: Mapped[str] = mapped_column(String(128))
     target: Mapped[str] = mapped_column(String(512), index=True)
     status: Mapped[int] = mapped_column(Integer)
     result: Mapped[str] = mapped_column(String(64))
     detail: Mapped[str | None] = mapped_column(Text, default=None)
     duration_ms: Mapped[float] = mapped_column(Float)
+    # What a change did, as data (a vNIC change: its plan, the vNIC before and after, the
+    # outcome); None for events that have only words.
+    data: Mapped[dict | None] = mapped_column(JSON(none_as_null=True), default=None)
 
 
 class MacPool(Base):
