@@ -1,14 +1,63 @@
 """The audit log through the real app (SQLite store, libvirt's test:///default as `local`):
-durations to 0.1 ms."""
+who a refused change request came from, and durations to 0.1 ms."""
 
 from sqlalchemy import insert
 
 from plugboard.engine import audit
 from plugboard.store.models import Event, utcnow
+from tests.unit.test_api_auth import assert_problem
+
+
+def bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
 
 
 def events(svc, target: str) -> list[dict]:
     return svc.get("/events", params={"target": target}).json()["items"]
+
+
+def test_a_change_refused_before_its_route_names_the_token_that_asked(services):
+    svc = services.make()
+    limit = svc.settings.max_body_bytes
+    hosts = "/api/v1/hosts"
+    json_type = svc.auth | {"Content-Type": "application/json"}
+    broken = svc.client.post(hosts, headers=json_type, content=b"{")
+    assert_problem(broken, 422, "VALIDATION_ERROR")
+    assert_problem(svc.client.put(hosts, headers=svc.auth), 405, "METHOD_NOT_ALLOWED")
+    too_large = svc.client.post(hosts, headers=svc.auth, content=b"x" * (limit + 1))
+    assert_problem(too_large, 413, "PAYLOAD_TOO_LARGE")
+
+    got = [(e["actor"], e["action"], e["status"]) for e in events(svc, "hosts")]
+    assert got == [
+        ("admin", "POST /hosts", 413),
+        ("admin", "PUT /hosts", 405),
+        ("admin", "POST /hosts", 422),
+    ]
+
+
+def test_wrong_and_revoked_tokens_are_logged_without_their_secret(services):
+    svc = services.make()
+    secret = svc.post("/tokens", json={"name": "ci", "role": "admin"}).json()["token"]
+    assert svc.delete("/tokens/ci").status_code == 204
+    wrong = "pb_" + "x" * 43
+    for token in (wrong, secret):
+        refused = svc.client.request(
+            "DELETE", "/api/v1/hosts/local", headers=bearer(token), json={"force": True}
+        )
+        assert_problem(refused, 401, "UNAUTHORIZED")
+        bodiless = svc.client.delete("/api/v1/hosts/local", headers=bearer(token))
+        assert_problem(bodiless, 401, "UNAUTHORIZED")
+
+    logged = events(svc, "hosts/local")
+    assert [(e["actor"], e["result"]) for e in logged] == [
+        ("revoked token 'ci'", "UNAUTHORIZED"),
+        ("revoked token 'ci'", "UNAUTHORIZED"),
+        ("invalid token", "UNAUTHORIZED"),
+        ("invalid token", "UNAUTHORIZED"),
+    ]
+    everything = svc.get("/events", params={"limit": 1000}).text
+    assert secret not in everything and wrong not in everything
+    assert svc.get("/hosts/local").status_code == 200  # nothing was deleted
 
 
 def test_durations_are_kept_and_shown_to_a_tenth_of_a_millisecond(services):

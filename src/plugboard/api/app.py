@@ -15,7 +15,7 @@ from plugboard import __version__
 from plugboard.api import problems
 from plugboard.api.deps import API_PREFIX as PREFIX
 from plugboard.api.deps import Services
-from plugboard.api.limits import BoundedBodies
+from plugboard.api.limits import BoundedBodies, bearer_secret
 from plugboard.api.routes import (
     events,
     health,
@@ -31,7 +31,7 @@ from plugboard.api.schemas import network_definition_schemas
 from plugboard.engine import audit
 from plugboard.engine.hosts import load_hosts
 from plugboard.engine.reconcile import Reconciler
-from plugboard.engine.tokens import ensure_admin_token
+from plugboard.engine.tokens import ensure_admin_token, token_label
 from plugboard.hosts.connection import Connector
 from plugboard.hosts.registry import HostRegistry
 from plugboard.settings import Settings
@@ -152,10 +152,11 @@ def _record(svc: Services, scope: Scope, status: int, duration_ms: float) -> Non
     path: str = getattr(route, "path", None) or scope["path"]
     state = request.state
     target = getattr(state, "audit_target", None) or scope["path"]
+    actor = _actor(svc, request)
     with svc.store.engine.begin() as db:
         audit.record(
             db,
-            actor=getattr(state, "actor", "anonymous"),
+            actor=actor,
             action=f"{scope['method']} {path.removeprefix(PREFIX)}",
             target=target.removeprefix(PREFIX).strip("/"),
             status=status,
@@ -163,3 +164,19 @@ def _record(svc: Services, scope: Scope, status: int, duration_ms: float) -> Non
             detail=getattr(state, "problem_detail", None) or getattr(state, "audit_detail", None),
             duration_ms=duration_ms,
         )
+
+
+def _actor(svc: Services, request: Request) -> str:
+    """Who asked: the name of the token a route has authenticated; else the token sent, looked
+    up here, for a request answered before or without its route (a 405, broken JSON, a body
+    refused by plugboard.api.limits, an unknown or revoked token). Never the secret."""
+    actor: str | None = getattr(request.state, "actor", None)
+    if actor is not None:
+        return actor
+    secret = bearer_secret(request.headers)
+    if secret is None:
+        return "anonymous"
+    if (known := svc.tokens.get(secret)) is not None:
+        return known.name
+    with svc.store.session() as db:
+        return token_label(db, secret)

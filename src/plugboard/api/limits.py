@@ -48,7 +48,7 @@ class BoundedBodies:
         chunked = "chunked" in headers.get("transfer-encoding", "").lower()
         if (declared or chunked) and scope["path"].startswith(API_PREFIX + "/"):
             try:  # who asks, before their body is read
-                await caller(self.services, _bearer(headers))
+                await caller(self.services, bearer_secret(headers))
             except PlugboardError as err:
                 await _refuse(scope, send, err.status, err.code, err.detail, err.title)
                 return
@@ -118,7 +118,7 @@ def _declared_length(headers: Headers) -> int | None:
     return length
 
 
-def _bearer(headers: Headers) -> str | None:
+def bearer_secret(headers: Headers) -> str | None:
     scheme, _, secret = headers.get("authorization", "").partition(" ")
     return secret.strip() or None if scheme.lower() == "bearer" else None
 

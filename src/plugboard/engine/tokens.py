@@ -94,6 +94,15 @@ def authenticate(session: Session, secret: str | None) -> Principal:
     return Principal(token.name, token.role)
 
 
+def token_label(session: Session, secret: str) -> str:
+    """Who sent `secret`, as the audit log names them (never the secret): the token's name,
+    "revoked token 'NAME'" or "invalid token". A read only: no `last_used_at`."""
+    token = session.scalar(select(Token).where(Token.token_hash == hash_token(secret)))
+    if token is None:
+        return "invalid token"
+    return token.name if token.revoked_at is None else f"revoked token '{token.name}'"
+
+
 def create_token(session: Session, name: str, role: str) -> tuple[Token, str]:
     """Make a token; returns the row and the secret (never stored)."""
     if session.scalar(select(Token).where(Token.name == name)) is not None:
