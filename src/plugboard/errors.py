@@ -8,7 +8,10 @@ whose fault it is.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from plugboard.engine.vnics import VnicChange
 
 
 class PlugboardError(Exception):
@@ -22,6 +25,9 @@ class PlugboardError(Exception):
     # reports (set by plugboard.hosts.errors, the one place libvirt's errors are translated).
     libvirt_code: int | None = None
     libvirt_message: str | None = None
+    # The vNIC change this error stopped, when one was under way (its plan, the vNIC before
+    # and as asked; set by plugboard.engine.vnics): the audit log says what was tried.
+    attempt: VnicChange | None = None
 
     def __init__(self, detail: str, **extra: Any) -> None:
         super().__init__(detail)

@@ -407,3 +407,18 @@ def test_cli_templates_and_a_vm_from_one(served, testhost, networks, ovs_bridge)
     assert svc.cli("template-delete", "small").returncode == 0
     gone = svc.cli("template-show", "small")
     assert gone.returncode == 1 and "no template named 'small'" in gone.stderr
+
+
+def test_a_vlan_change_on_open_vswitch_is_logged(svc, guests, ovs_bridge):
+    nic = NicSpec(None, "ua-nic1", kind="ovs", bridge=ovs_bridge, vlan=100)
+    on_ovs = guests.boot(nics=[nic], persistent=True)
+    source = {"type": "ovs", "bridge": ovs_bridge, "vlan": 200}
+    response = svc.patch(f"{VM}/{on_ovs.name}/nics/nic1", json={"source": source})
+    assert response.status_code == 200, response.text
+    page = svc.get("/events", params={"target": f"hosts/th/vms/{on_ovs.name}/nics/nic1"})
+    [line] = [e for e in page.json()["items"] if e["action"].startswith("PATCH")]
+    assert line["detail"] == "nic1 VLAN 100 → 200 (live update, slot kept)"
+    assert (line["data"]["before"]["vlan"], line["data"]["after"]["vlan"]) == (
+        {"tags": [100], "trunk": False},
+        {"tags": [200], "trunk": False},
+    )

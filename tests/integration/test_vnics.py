@@ -1,5 +1,5 @@
 """vNICs of running VMs, seen from inside booted guests: link, re-wire, plug, MAC change,
-rollback, removal rules, concurrency, and how a stopped VM starts."""
+rollback, removal rules, concurrency, how a stopped VM starts, and the audit log's lines."""
 
 from __future__ import annotations
 
@@ -530,3 +530,132 @@ def test_a_network_with_an_unplugged_vnic_on_it_is_in_use(svc, guest, two_networ
     assert_problem(refused, 409, "NETWORK_IN_USE")
     assert refused.json()["vms"] == [guest.name]
     assert net.net.isActive()
+
+
+# --- the audit log ------------------------------------------------------------------------
+def requests_logged(svc, guest: Guest) -> list[dict]:
+    """The audit lines of the requests made to the guest's vNICs, oldest first (without
+    plugboard's own lines of the operations they ran)."""
+    page = svc.get("/events", params={"target": f"hosts/th/vms/{guest.name}", "limit": 100})
+    return [e for e in reversed(page.json()["items"]) if e["actor"] != "plugboard"]
+
+
+def last_line(svc, guest: Guest) -> dict:
+    return requests_logged(svc, guest)[-1]
+
+
+def changed(svc, guest: Guest, body: dict, nic: str = "nic1") -> dict:
+    """PATCH the vNIC; its audit line."""
+    response = patch(svc, guest, body, nic=nic)
+    assert response.status_code == 200, response.text
+    return last_line(svc, guest)
+
+
+def test_each_kind_of_change_of_a_running_guests_vnic_is_logged_in_words(svc, guest, two_networks):
+    a, b = (net.name for net in two_networks)
+    mac = svc.get(nic_path(guest)).json()["mac"]
+    new_mac = "56:6f:70:aa:00:21"
+    live, replug = "(live update, slot kept)", "(unplug + plug, slot kept)"
+    expected = [
+        ({"linked": False}, f"nic1 link down {live}"),
+        ({"linked": True}, f"nic1 link up {live}"),
+        ({"source": {"type": "network", "network": b}}, f"nic1 re-wired {a} → {b} {live}"),
+        ({"mac": new_mac}, f"nic1 MAC {mac} → {new_mac} {replug}"),
+        ({"model": "e1000"}, f"nic1 model virtio → e1000 {replug}"),
+        ({"plugged": False}, "nic1 unplugged (hot-unplug)"),
+        ({"plugged": True}, "nic1 plugged (hot-plug)"),
+        ({"plugged": True}, "nic1 is already as asked: nothing to do"),
+    ]
+    for body, words in expected:
+        line = changed(svc, guest, body)
+        assert (line["detail"], line["result"], line["actor"]) == (words, "ok", "admin"), body
+        assert line["action"] == "PATCH /hosts/{host}/vms/{vm}/nics/{nic}"
+        assert line["data"]["asked"] == body
+        assert line["duration_ms"] == round(line["duration_ms"], 1)
+
+    line = requests_logged(svc, guest)[2]  # the re-wire, as data
+    assert [(a["kind"], a["keeps_pci_address"]) for a in line["data"]["plan"]] == [
+        ("live-update", True)
+    ]
+    assert line["data"]["before"]["source"]["network"] == a
+    assert line["data"]["after"]["source"]["network"] == b
+    assert (line["data"]["outcome"], line["data"]["dry_run"]) == ("applied", False)
+
+
+def test_a_stopped_vms_change_is_logged_as_its_definition_only(svc, guest, two_networks):
+    # QoS here: a live one needs the host kernel's sfq qdisc, which these test hosts lack.
+    guest.dom.destroy()
+    line = changed(svc, guest, {"bandwidth": {"inbound": {"average": 1000}}})
+    assert line["detail"] == "nic1 QoS none → inbound.average=1000 (definition only)"
+    assert [action["kind"] for action in line["data"]["plan"]] == ["config-only"]
+    assert line["data"]["after"]["bandwidth"] == [["inbound.average", 1000]]
+
+
+def test_a_dry_run_is_logged_as_one(svc, guest, two_networks):
+    a, b = (net.name for net in two_networks)
+    body = {"source": {"type": "network", "network": b}}
+    response = svc.patch(nic_path(guest) + "?dry_run=true", json=body)
+    assert response.status_code == 200, response.text
+    line = last_line(svc, guest)
+    assert line["result"] == "dry-run"
+    said = f"dry run, nothing changed: nic1 re-wire {a} → {b} (live update, slot kept)"
+    assert line["detail"] == said
+    assert (line["data"]["dry_run"], line["data"]["outcome"]) == (True, "dry run")
+    assert line["data"]["after"] is None
+    assert svc.get(nic_path(guest)).json()["source"]["network"] == a
+
+
+def test_add_and_remove_are_logged_with_the_vnic(svc, guest, two_networks):
+    a = two_networks[0].name
+    body = {"name": "nic2", "plugged": False, "source": {"type": "network", "network": a}}
+    added = svc.post(f"{VM}/{guest.name}/nics", json=body)
+    assert added.status_code == 201, added.text
+    mac = added.json()["vnic"]["mac"]
+    line = last_line(svc, guest)
+    assert line["target"] == f"hosts/th/vms/{guest.name}/nics/nic2"
+    assert line["detail"] == f"nic2 added on {a}, MAC {mac}, virtio, unplugged (definition only)"
+    assert (line["data"]["operation"], line["data"]["after"]["mac"]) == ("add", mac)
+
+    assert svc.delete(nic_path(guest, "nic2")).status_code == 204
+    line = last_line(svc, guest)
+    assert line["detail"] == (
+        f"nic2 removed (was on {a}, MAC {mac}, virtio, unplugged) (definition only)"
+    )
+    assert (line["data"]["operation"], line["data"]["before"]["mac"]) == ("remove", mac)
+
+    assert_problem(svc.delete(nic_path(guest)), 409, "CANNOT_REMOVE_ACTIVE_DEVICE")
+    line = last_line(svc, guest)
+    assert line["detail"].startswith("nic1 remove refused: vNIC nic1 is plugged")
+    assert line["detail"].endswith("; nothing changed")
+    assert (line["data"]["outcome"], line["result"]) == ("refused", "CANNOT_REMOVE_ACTIVE_DEVICE")
+
+
+def test_a_failed_change_says_what_failed_and_that_it_was_rolled_back(
+    svc, guest, two_networks, networks: NetworkFactory, testhost: TestHost
+):
+    a = two_networks[0].name
+    # A running network whose bridge was deleted behind libvirt's back: nothing to check
+    # beforehand says no; libvirt's live update fails.
+    broken = networks.create()
+    testhost.run("ip", "link", "del", broken.bridge)
+    body = {"source": {"type": "network", "network": broken.name}}
+    failed = patch(svc, guest, body)
+    assert_problem(failed, 409, "UPDATE_VNIC_FAILED")
+
+    line = last_line(svc, guest)
+    assert (line["status"], line["result"]) == (409, "UPDATE_VNIC_FAILED")
+    said = f"nic1 re-wire {a} → {broken.name} (live update, slot kept) failed: "
+    assert line["detail"].startswith(said), line["detail"]
+    assert failed.json()["detail"] in line["detail"]
+    assert line["detail"].endswith("; rolled back, the vNIC is as it was")
+    data = line["data"]
+    assert data["outcome"] == "rolled back"
+    error = {"code": "UPDATE_VNIC_FAILED", "detail": failed.json()["detail"]}
+    assert data["error"] == error | {"rollback_errors": []}
+    assert [action["kind"] for action in data["plan"]] == ["live-update"]
+    assert (data["before"]["source"]["network"], data["desired"]["source"]["network"]) == (
+        a,
+        broken.name,
+    )
+    assert data["after"] is None
+    assert svc.get(nic_path(guest)).json()["source"]["network"] == a

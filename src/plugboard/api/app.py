@@ -152,6 +152,7 @@ def _record(svc: Services, scope: Scope, status: int, duration_ms: float) -> Non
     path: str = getattr(route, "path", None) or scope["path"]
     state = request.state
     target = getattr(state, "audit_target", None) or scope["path"]
+    ok = getattr(state, "audit_result", None) or "ok"  # a dry run is "dry-run"
     actor = _actor(svc, request)
     with svc.store.engine.begin() as db:
         audit.record(
@@ -160,9 +161,11 @@ def _record(svc: Services, scope: Scope, status: int, duration_ms: float) -> Non
             action=f"{scope['method']} {path.removeprefix(PREFIX)}",
             target=target.removeprefix(PREFIX).strip("/"),
             status=status,
-            result="ok" if status < 400 else getattr(state, "problem_code", "ERROR"),
-            detail=getattr(state, "problem_detail", None) or getattr(state, "audit_detail", None),
+            result=ok if status < 400 else getattr(state, "problem_code", "ERROR"),
+            # A route's own account (a vNIC change's, failed or not) says more than a problem.
+            detail=getattr(state, "audit_detail", None) or getattr(state, "problem_detail", None),
             duration_ms=duration_ms,
+            data=getattr(state, "audit_data", None),
         )
 
 

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
 from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from plugboard.api.schemas import Name
 from plugboard.api.text import omit_default
+from plugboard.engine import vnic_audit
 from plugboard.engine.tokens import Principal, TokenCache, authenticate
+from plugboard.engine.vnics import VnicChange
+from plugboard.errors import PlugboardError
 from plugboard.hosts.connection import HostConnection
 from plugboard.hosts.registry import HostRegistry
 from plugboard.settings import Settings
@@ -56,6 +60,50 @@ def audit_target(request: Request, target: str) -> None:
 def audit_detail(request: Request, detail: str) -> None:
     """What the audit log says of a change that succeeded (a failure says its problem)."""
     request.state.audit_detail = detail
+
+
+class AuditedVnic:
+    """The audit log's account of one vNIC request (plugboard.engine.vnic_audit), kept on the
+    request for the audit middleware: `done(change)` once the engine has answered; an error
+    leaving the block is accounted for on its way out.
+
+        with AuditedVnic(request, "change", nic, body, dry_run=dry_run) as audited:
+            audited.done(vnics.change_vnic(...))
+    """
+
+    def __init__(
+        self,
+        request: Request,
+        operation: vnic_audit.Operation,
+        name: str | None,
+        body: BaseModel | None = None,
+        *,
+        dry_run: bool = False,
+    ) -> None:
+        self.request = request
+        self.how: dict[str, Any] = {
+            "operation": operation,
+            "name": name,
+            "asked": body.model_dump(mode="json", exclude_unset=True) if body else None,
+            "dry_run": dry_run,
+        }
+
+    def __enter__(self) -> AuditedVnic:
+        return self
+
+    def __exit__(self, kind: object, err: BaseException | None, trace: object) -> None:
+        if isinstance(err, PlugboardError):
+            self._keep(vnic_audit.failed(err, **self.how))
+
+    def done(self, change: VnicChange) -> VnicChange:
+        self._keep(vnic_audit.changed(change, **self.how))
+        return change
+
+    def _keep(self, account: vnic_audit.VnicAccount) -> None:
+        state = self.request.state
+        state.audit_detail, state.audit_data = account.detail, account.data
+        if account.result is not None:
+            state.audit_result = account.result
 
 
 bearer = HTTPBearer(auto_error=False, description="A plugboard API token.")

@@ -132,11 +132,21 @@ class EventOut(BaseModel):
     action: str
     target: str
     status: int
-    result: str
-    detail: str | None
+    result: str = Field(
+        description="ok (dry-run: nothing changed) or the problem's code; of plugboard's and "
+        "libvirt's own events, what became of them"
+    )
+    detail: str | None = Field(description="What happened, in words")
     # Rounded here too: events written before the log rounded its durations.
     duration_ms: Annotated[float, AfterValidator(audit.milliseconds)]
-    data: dict[str, Any] | None = Field(description="What happened, as data (null: words only)")
+    data: dict[str, Any] | None = Field(
+        description="What happened, as data: of a vNIC change, `vnic`, `operation` (add, "
+        "change, remove), `dry_run`, `outcome` (applied, dry run, nothing to do, refused, "
+        "rolled back, timed out, needs attention, interrupted, failed), `asked` (the request's "
+        "body), `plan` (actions: kind, reason, keeps_pci_address), the vNIC `before`, "
+        "`desired` and `after`, `notes`, `unchecked_hosts`, and on failure `error` (code, "
+        "detail, rollback_errors)"
+    )
 
 
 class EventPageOut(BaseModel):

@@ -1,5 +1,6 @@
 """The audit log: every change request, who made it, on what, how it ended, how long, and
-what it did as data where there is more to say than words."""
+what it did as data where there is more to say than words (a vNIC change:
+plugboard.engine.vnic_audit)."""
 
 from __future__ import annotations
 

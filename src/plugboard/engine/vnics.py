@@ -58,7 +58,9 @@ ALLOCATION_TRIES = 16  # another process may take the MAC picked: the next free 
 @dataclass
 class VnicChange:
     """What a change of one vNIC did: the plan, the vNIC after it (None: removed), notes,
-    and the hosts a new MAC could not be checked on."""
+    and the hosts a new MAC could not be checked on; for the audit log, the vNIC before it
+    (None: added) and as asked (None: removed). A change that failed under way is attached
+    to its error, not applied (`PlugboardError.attempt`)."""
 
     plan: Plan
     vnic: VnicState | None
@@ -66,6 +68,8 @@ class VnicChange:
     notes: list[str] = field(default_factory=list)
     unchecked_hosts: list[str] = field(default_factory=list)
     announce: str | None = None  # the QMP command that announces the guest afterwards
+    before: Vnic | None = None
+    desired: Vnic | None = None
 
 
 @dataclass
@@ -224,7 +228,9 @@ class VnicChangeRequest:
                 if self.dry_run and s.state.running:
                     fill_ips(s.lv, current)
                 after = _as_after(current, desired, steps) if self.dry_run else current
-                return VnicChange(steps, after, applied=False, notes=warnings)
+                return VnicChange(
+                    steps, after, False, warnings, before=current.vnic, desired=desired
+                )
             kind = "reconnect" if steps.kinds == ("reconnect",) else "change"
             now = _carry_out(s, kind, current, desired, steps, reserve=new_mac and pool)
             fresh_tap = kind == "reconnect" or "plug" in steps.kinds or _rewired(current, desired)
@@ -236,7 +242,15 @@ class VnicChangeRequest:
                 fill_ips(s.lv, now)
             live = steps.kinds == ("live-update",)
             command = announce.command_for(current.vnic, desired) if live else None
-            return VnicChange(steps, now, True, s.step_notes, announce=command)
+            return VnicChange(
+                steps,
+                now,
+                True,
+                s.step_notes,
+                announce=command,
+                before=current.vnic,
+                desired=desired,
+            )
 
         return run
 
@@ -276,11 +290,16 @@ def _carry_out(
     *,
     reserve: Any = False,
 ) -> VnicState | None:
+    before = current.vnic if current else None
     if desired is not None and desired.source is None:
         ensure_blackhole(s.lv)
-    entry = s.entry(kind, current.vnic if current else None, desired)
+    entry = s.entry(kind, before, desired)
     steps = steps_for(s.state, current, desired, steps_plan, entry.id)
-    return execute(s.store, s.context(), entry, steps, reserve=bool(reserve))
+    try:
+        return execute(s.store, s.context(), entry, steps, reserve=bool(reserve))
+    except PlugboardError as err:  # what was tried, for the audit log
+        err.attempt = VnicChange(steps_plan, None, False, before=before, desired=desired)
+        raise
 
 
 def change_vnic(
@@ -371,7 +390,7 @@ def _adding(vm: str, fields: dict[str, Any], pool: macpool.Pool, in_use: set[str
                     raise
                 taken.add(mac)  # another service process has just taken it
                 continue
-            return VnicChange(steps, now, True, s.step_notes)
+            return VnicChange(steps, now, True, s.step_notes, desired=desired)
         raise MacAddressInUse("no free MAC could be reserved; retry", mac=None)
 
     return work
@@ -387,7 +406,7 @@ def remove_vnic(
         _check_etag(current, if_match)
         steps = s.plan(current.vnic, None)
         _carry_out(s, "remove", current, None, steps)
-        return VnicChange(steps, None, applied=True)
+        return VnicChange(steps, None, applied=True, before=current.vnic)
 
     return host.call(_locked(host, store, vm, work, 30.0), timeout=REMOVE_TIMEOUT)
 

@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 
 from plugboard.api.deps import (
     Admin,
+    AuditedVnic,
     CurrentUser,
     DbSession,
     HostDep,
@@ -140,18 +141,20 @@ def add_vnic(
     svc: ServicesDep,
     _: Admin,
 ) -> VnicChangeOut:
-    change = vnics.add_vnic(
-        host,
-        svc.registry,
-        svc.store,
-        vm,
-        vnic_fields_from(body, only_set=False),
-        hotunplug_timeout=svc.settings.hotunplug_timeout,
-    )
+    with AuditedVnic(request, "add", body.name, body) as audited:
+        change = audited.done(
+            vnics.add_vnic(
+                host,
+                svc.registry,
+                svc.store,
+                vm,
+                vnic_fields_from(body, only_set=False),
+                hotunplug_timeout=svc.settings.hotunplug_timeout,
+            )
+        )
     assert change.vnic is not None
     name = change.vnic.vnic.name
     audit_target(request, f"hosts/{host.name}/vms/{vm}/nics/{name}")
-    _unchecked(request, change.unchecked_hosts)
     response.headers["Location"] = f"{request.url.path}/{name}"
     response.headers["ETag"] = change.vnic.etag
     return VnicChangeOut.from_change(change, deprecation_notes(body))
@@ -194,8 +197,10 @@ async def patch_vnic(
         dry_run=dry_run,
         hotunplug_timeout=svc.settings.hotunplug_timeout,
     )
-    change = await vnics.change_vnic_async(host, svc.registry, svc.store, change_request)
-    _unchecked(request, change.unchecked_hosts)
+    with AuditedVnic(request, "change", nic, body, dry_run=dry_run) as audited:
+        change = audited.done(
+            await vnics.change_vnic_async(host, svc.registry, svc.store, change_request)
+        )
     headers = {"ETag": change.vnic.etag} if change.vnic is not None else {}
     # Built from plugboard's own values, without a second validation.
     out = VnicChangeOut.from_change(change, deprecation_notes(body))
@@ -209,7 +214,14 @@ async def patch_vnic(
     responses=responses(403, 409, 412),
 )
 def delete_vnic(
-    host: HostDep, vm: Name, nic: VnicName, store: StoreDep, _: Admin, if_match: IfMatch = None
+    host: HostDep,
+    vm: Name,
+    nic: VnicName,
+    request: Request,
+    store: StoreDep,
+    _: Admin,
+    if_match: IfMatch = None,
 ) -> Response:
-    vnics.remove_vnic(host, store, vm, nic, if_match=if_match)
+    with AuditedVnic(request, "remove", nic) as audited:
+        audited.done(vnics.remove_vnic(host, store, vm, nic, if_match=if_match))
     return Response(status_code=204)
