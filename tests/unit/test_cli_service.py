@@ -95,13 +95,20 @@ def test_piped_tables_are_plain_columns_at_full_width(served):
 
 @pytest.mark.parametrize("columns", [80, 120])
 def test_events_read_at_80_columns(served, columns):
+    vnic = nic(served)
+    changed = plugboard(served, "nic-set", "test", vnic["name"], "--link", "down", "--dry-run")
+    assert changed.exit_code == 0, changed.stderr
     result = plugboard(served, "events", columns=columns)
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
     assert max(map(len, lines)) <= columns
-    row = next(line for line in lines if "POST /hosts" in line)
-    date, time, actor = row.split()[:3]
-    assert (len(date), len(time), actor) == (10, 8, "admin")  # 2026-12-06 03:11:19
+    row = next(line for line in lines if "hosts/wide" in line)
+    date, time, actor, result = row.split()[:4]
+    assert (len(date), len(time), actor, result) == (10, 8, "admin", "ok")  # 2026-12-06 03:11:19
+    assert lines[lines.index(row) + 1].strip() == "POST /hosts"  # what it was, below it
+    # What a change did, in words, wrapped to the terminal, never cut.
+    words = " ".join(" ".join(line.split()) for line in lines)
+    assert "dry run, nothing changed: " in words and "link down (live update, slot kept)" in words
 
 
 def test_macpool_show_lists_its_ranges_without_python_syntax(served):

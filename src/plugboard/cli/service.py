@@ -6,8 +6,9 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import typer
+from rich.padding import Padding
 
-from plugboard.cli.output import Format, OutputOption, call, show
+from plugboard.cli.output import Format, OutputOption, call, show, stdout
 from plugboard.settings import Settings
 
 
@@ -44,16 +45,22 @@ def events(
     if output is Format.json:
         show(page, output, [])
         return
-    show(
-        [_event_row(e) for e in page["items"]],
-        output,
-        EVENT_COLUMNS,
-        title=f"{len(page['items'])} of {page['total']} events",
-        drop=["duration_ms", "actor"],
-    )
+    rows = [_event_row(e) for e in page["items"]]
+    title = f"{len(page['items'])} of {page['total']} events"
+    console = stdout()
+    if not console.is_terminal:  # plain columns, one line each, for grep and awk
+        show(rows, output, EVENT_COLUMNS, title=title)
+        return
+    # For people: each event on a line, and what it did below it, wrapped to the terminal.
+    console.print(title, style="bold")
+    for row in rows:
+        head = f"{row['at']}  {row['actor']}  {row['result']}  {row['duration_ms']} ms  "
+        console.print(head + row["target"], style="bold" if row["result"] in _FINE else "red")
+        console.print(Padding(row["detail"] or row["action"], (0, 0, 0, 4)))
 
 
-EVENT_COLUMNS = ["at", "actor", "action", "target", "result", "duration_ms"]
+EVENT_COLUMNS = ["at", "actor", "action", "target", "result", "duration_ms", "detail"]
+_FINE = {"ok", "dry-run", "completed"}
 
 
 def _event_row(event: dict) -> dict:
