@@ -47,10 +47,11 @@ def quick(services, testhost: TestHost):
 
 
 def test_a_failed_undo_is_reported_and_marks_the_vnic_until_a_change_repairs_it(
-    quick, guests: GuestFactory, networks: NetworkFactory
+    quick, guests: GuestFactory, networks: NetworkFactory, testhost: TestHost
 ):
-    old, stopped = networks.create(persistent=True), networks.create(persistent=True)
-    stopped.net.destroy()
+    # The new card's network is active without its bridge: libvirt refuses the plug.
+    old, broken = networks.create(persistent=True), networks.create(persistent=True)
+    testhost.run("ip", "link", "delete", broken.bridge)
     guest = guests.boot(old.name, persistent=True)
     path = f"{VM}/{guest.name}/nics/nic1"
     mac = quick.get(path).json()["mac"]
@@ -61,7 +62,7 @@ def test_a_failed_undo_is_reported_and_marks_the_vnic_until_a_change_repairs_it(
 
     watch_steps(sabotage)
     try:
-        body = {"mac": "52:54:00:fb:00:01", "source": {"type": "network", "network": stopped.name}}
+        body = {"mac": "52:54:00:fb:00:01", "source": {"type": "network", "network": broken.name}}
         failed = quick.patch(path, json=body)
     finally:
         unwatch_steps(sabotage)
