@@ -105,6 +105,12 @@ def _present(value: object) -> object:
     return vnic_config(value) if isinstance(value, Vnic) else value
 
 
+def validation_detail(errors: list[dict[str, str]]) -> str:
+    """A 422's detail: each invalid field and what is wrong with it (the web UI's forms say
+    the same words)."""
+    return "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(PlugboardError)
     async def plugboard_error(request: Request, exc: PlugboardError) -> JSONResponse:
@@ -128,7 +134,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [_error(e, exc.body) for e in exc.errors()]
-        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        detail = validation_detail(errors)
         return problem(
             request,
             status=422,

@@ -11,8 +11,9 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from plugboard.errors import HostExists, HostNotFound, InvalidInput
+from plugboard.errors import HostExists, HostNotFound, InvalidInput, PlugboardError
 from plugboard.hosts.connection import HostConnection
+from plugboard.hosts.model import HostState
 from plugboard.hosts.registry import HostRegistry
 from plugboard.store import on_commit
 from plugboard.store.models import Fact, Host, utcnow
@@ -91,6 +92,25 @@ def view(host: Host, connection: HostConnection) -> HostView:
         hypervisor=info.hypervisor if info else None,
         hypervisor_version=info.hypervisor_version if info else None,
     )
+
+
+@dataclass(frozen=True)
+class HostCounts:
+    """How many VMs (domains, virsh's too) and networks a host has."""
+
+    vms: int
+    networks: int
+
+
+def counts(connection: HostConnection) -> HostCounts | None:
+    """The host's VMs and networks counted, or None when it is not connected (its state and
+    error say why): a list of hosts never waits for one that is down."""
+    if connection.state is not HostState.CONNECTED:
+        return None
+    try:
+        return connection.call(lambda lv: HostCounts(len(lv.domains()), len(lv.networks())))
+    except PlugboardError:
+        return None
 
 
 def _find(session: Session, name: str) -> Host:

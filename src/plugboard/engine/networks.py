@@ -39,6 +39,10 @@ UNPLUGGED_ON = etree.XPath(
     "./metadata/p:vnics/p:vnic/p:interface[@type='network']/p:source[@network=$n]",
     namespaces={"p": VNICS_NS},
 )
+UNPLUGGED_SOURCES = etree.XPath(
+    "./metadata/p:vnics/p:vnic/p:interface[@type='network']/p:source[@network]",
+    namespaces={"p": VNICS_NS},
+)
 # Forward modes whose bridge libvirt makes itself, with a MAC it picks (isolated is None).
 MADE_BRIDGE = {None, "nat", "route", "open"}
 
@@ -300,6 +304,21 @@ def users_of(lv: Libvirt, name: str) -> list[str]:
         ):
             users.add(dom.name)
     return sorted(users)
+
+
+def users_by_network(host: HostConnection) -> dict[str, list[str]]:
+    """`users_of` for every network of the host, read in one pass over its VMs."""
+
+    def read(lv: Libvirt) -> dict[str, list[str]]:
+        users: dict[str, set[str]] = {}
+        for dom, root in lv.definitions():
+            for src in root.iterfind("./devices/interface[@type='network']/source[@network]"):
+                users.setdefault(src.get("network") or "", set()).add(dom.name)
+            for src in UNPLUGGED_SOURCES(root):
+                users.setdefault(src.get("network") or "", set()).add(dom.name)
+        return {network: sorted(vms) for network, vms in users.items()}
+
+    return host.call(read)
 
 
 def delete_network(host: HostConnection, name: str, *, force: bool = False) -> None:

@@ -81,7 +81,13 @@ def authenticate(session: Session, secret: str | None) -> Principal:
             "send 'Authorization: Bearer <token>'; `plugboard` reads it from "
             "~/.config/plugboard/token"
         )
-    token = session.scalar(select(Token).where(Token.token_hash == hash_token(secret)))
+    return authenticate_hash(session, hash_token(secret))
+
+
+def authenticate_hash(session: Session, token_hash: str) -> Principal:
+    """Who holds the token whose SHA-256 is `token_hash`: how a web session, which keeps the
+    hash and never the secret, asks again whether its token is still good."""
+    token = session.scalar(select(Token).where(Token.token_hash == token_hash))
     if token is None:
         raise Unauthorized(
             "the token is not known; check it or create one with `plugboard token-create`"

@@ -1,0 +1,77 @@
+"""Web sessions: who signed in, kept in the service's memory, never the token itself.
+
+The cookie holds a random session id and nothing else; the service keeps, under the id's
+SHA-256, the token's SHA-256 (the form the store keeps it in), the CSRF token of the session's
+forms, and when it was last used. Every request asks the store again whether the token is still
+good (by its hash), so a token revoked or downgraded ends or narrows its sessions at once.
+
+What survives a restart: nothing. Sessions live in this process only, so a restarted service
+signs everybody out and they sign in again with their token. That is chosen: no session
+secret or signing key on disk, nothing a stolen database or config file could replay.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+
+COOKIE = "pb_session"
+SIGN_IN_COOKIE = "pb_sign_in"  # the sign-in form's CSRF value, as a double-submit cookie
+IDLE_SECONDS = 8 * 3600  # a session unused this long is gone
+MAX_SESSIONS = 10_000  # beyond this, the least recently used goes
+
+
+def _key(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+@dataclass
+class WebSession:
+    token_hash: str
+    csrf: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    used: float = field(default_factory=time.monotonic)
+
+    def csrf_ok(self, sent: str | None) -> bool:
+        return bool(sent) and hmac.compare_digest(self.csrf.encode(), (sent or "").encode())
+
+
+class SessionStore:
+    """The signed-in sessions of this process."""
+
+    def __init__(self) -> None:
+        self._sessions: dict[str, WebSession] = {}
+        self._lock = threading.Lock()
+
+    def open(self, token_hash: str) -> tuple[str, WebSession]:
+        """A new session for the token; returns the id for the cookie (kept only hashed)."""
+        session_id = secrets.token_urlsafe(32)
+        session = WebSession(token_hash)
+        with self._lock:
+            if len(self._sessions) >= MAX_SESSIONS:
+                oldest = min(self._sessions, key=lambda k: self._sessions[k].used)
+                del self._sessions[oldest]
+            self._sessions[_key(session_id)] = session
+        return session_id, session
+
+    def get(self, session_id: str | None) -> WebSession | None:
+        if not session_id:
+            return None
+        now = time.monotonic()
+        with self._lock:
+            session = self._sessions.get(_key(session_id))
+            if session is None:
+                return None
+            if now - session.used > IDLE_SECONDS:
+                del self._sessions[_key(session_id)]
+                return None
+            session.used = now
+            return session
+
+    def close(self, session_id: str | None) -> None:
+        if session_id:
+            with self._lock:
+                self._sessions.pop(_key(session_id), None)
