@@ -16,8 +16,8 @@ from tests.harness import GuestFactory, NetworkFactory, TestHost
 from tests.harness.postgres import PostgresServer
 from tests.harness.service import ServiceFactory
 
-# Suites that need real test hosts.
-INTEGRATION = (Path(__file__).parent / "integration", Path(__file__).parent / "faults")
+# Suites that need real test hosts (e2e: the web UI in Chromium against a served service).
+INTEGRATION = tuple(Path(__file__).parent / suite for suite in ("integration", "faults", "e2e"))
 
 # CI runs the property tests on a fixed sequence of examples, so a red run can be repeated;
 # local runs draw new examples each time and keep exploring.

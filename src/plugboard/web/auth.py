@@ -47,7 +47,7 @@ def _safe_next(target: str | None) -> str:
 
 
 def _sign_in_page(
-    request: Request, problem: Problem | None = None, status: int = 200
+    request: Request, problem: Problem | None = None, status: int = 200, going: str | None = None
 ) -> HTMLResponse:
     csrf = secrets.token_urlsafe(32)
     response = render(
@@ -55,7 +55,7 @@ def _sign_in_page(
         "sign_in.html",
         status,
         csrf=csrf,
-        next=_safe_next(request.query_params.get("next")),
+        next=_safe_next(going or request.query_params.get("next")),
         problem=problem,
     )
     _cookie(request, response, SIGN_IN_COOKIE, csrf)
@@ -80,7 +80,7 @@ async def sign_in(request: Request, posted: FormDep) -> Response:
             )
         await run_in_threadpool(_check_token, svc, posted.text("token"))
     except PlugboardError as err:
-        return _sign_in_page(request, Problem.of(err), err.status)
+        return _sign_in_page(request, Problem.of(err), err.status, posted.get("next"))
     session_id, _ = sessions_of(request).open(hash_token(posted.text("token")))
     response = RedirectResponse(_safe_next(posted.get("next")), status_code=303)
     _cookie(request, response, COOKIE, session_id)
