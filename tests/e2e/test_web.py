@@ -169,7 +169,7 @@ def test_create_a_nat_network_from_the_form_then_stop_start_autostart(
     page.get_by_role("link", name="Networks", exact=True).first.click()
     row = page.locator(f"tr[data-network={name}]")
     expect(row).to_contain_text(f"10.66.{n}.1/24")
-    expect(row).to_contain_text(f"10.66.{n}.100 - 10.66.{n}.200")
+    expect(row).to_contain_text(f"10.66.{n}.100 \u2013\u00a010.66.{n}.200")
     expect(row).to_contain_text("nat")
     page.get_by_role("button", name=f"Stop {name}").click()
     expect(row.get_by_text("inactive")).to_be_visible()
