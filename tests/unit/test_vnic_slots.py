@@ -4,7 +4,7 @@ import pytest
 from lxml import etree
 
 from plugboard.vnic import PlanError, Source, Vnic, plan
-from plugboard.vnic.slots import Slots, slot_address, slots_of
+from plugboard.vnic.slots import Slots, modelled, slot_address, slots_of
 
 NIC = Vnic("nic1", "52:54:00:00:00:01", source=Source("network", network="lab"))
 
@@ -74,3 +74,21 @@ def test_a_replug_goes_back_into_its_kept_slot_or_says_it_was_taken():
 def test_a_new_card_says_when_it_takes_a_kept_slot():
     [action] = plan(None, NIC.with_(name="nic2"), True, slots=Slots((3,), {}, {3: "nic1"})).actions
     assert "kept for unplugged nic1" in action.reason
+
+
+def test_only_a_q35_machine_with_root_ports_only_has_slots_plugboard_plans():
+    assert modelled(etree.fromstring(DOMAIN))
+    i440fx = (
+        "<domain><devices><controller type='pci' index='0' model='pci-root'/></devices></domain>"
+    )
+    assert not modelled(etree.fromstring(i440fx))  # its bus's own slots take hot-plugged cards
+    bridged = DOMAIN.replace(
+        _port(4), "<controller type='pci' index='4' model='pcie-to-pci-bridge'/>"
+    )
+    assert not modelled(etree.fromstring(bridged))  # a bridge's slots take them too
+
+
+def test_a_replug_whose_slot_takes_no_hot_plugged_card_goes_into_a_free_one():
+    [action] = plan(NIC.with_(plugged=False), NIC, True, slots=Slots((4,), {}, {0: "nic1"})).actions
+    assert "its PCI slot 0000:00:00.0 takes no hot-plugged card" in action.reason
+    assert action.pci_address == "0000:04:00.0" and action.keeps_pci_address is False

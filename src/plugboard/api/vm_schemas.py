@@ -472,9 +472,10 @@ class VmSummaryOut(BaseModel):
     memory_mib: int
     vcpus: int
     domain_type: str | None
-    hotplug_slots_free: int = Field(
+    hotplug_slots_free: int | None = Field(
         description="Free PCI slots for new hot-plugged cards (a running VM's now; a stopped "
-        "VM's at its start)"
+        "VM's at its start); null for a machine whose slots libvirt alone places (i440fx, or "
+        "with PCI bridges)"
     )
 
     @classmethod

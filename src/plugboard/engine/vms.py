@@ -41,7 +41,7 @@ from plugboard.hosts.registry import HostRegistry
 from plugboard.store import Store
 from plugboard.vnic import Vnic
 from plugboard.vnic.metadata import read_records
-from plugboard.vnic.slots import Slots, slots_of
+from plugboard.vnic.slots import Slots, modelled, slots_of
 from plugboard.vnic.xml import BLACKHOLE, pci_address
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,9 @@ class VmView:
     memory_mib: int
     vcpus: int
     domain_type: str | None
-    hotplug_slots_free: int  # free PCI slots for new cards (the running VM's, or at its start)
+    # Free PCI slots for new cards (the running VM's, or at its start); None: not a machine
+    # whose slots plugboard knows (plugboard.vnic.slots.modelled)
+    hotplug_slots_free: int | None
     vnics: list[VnicState] = field(default_factory=list)
     hotplug_slots_at_start: int | None = None  # in the definition (read for one VM only)
 
@@ -76,9 +78,13 @@ def _view(dom: LibvirtDomain) -> VmView:
         memory_mib=max_mem_kib // 1024,
         vcpus=vcpus,
         domain_type=vm.root.get("type"),
-        hotplug_slots_free=len(free_slots(vm.root).free_for_new),
+        hotplug_slots_free=_free_count(vm.root),
         vnics=list(vm.vnics.values()),
     )
+
+
+def _free_count(root: etree._Element) -> int | None:
+    return len(free_slots(root).free_for_new) if modelled(root) else None
 
 
 def free_slots(root: etree._Element) -> Slots:
@@ -91,6 +97,12 @@ def ensure_hotplug_slots(lv: Libvirt, dom: LibvirtDomain, wanted: int) -> Libvir
     """The VM's definition with at least `wanted` free PCI slots (PCIe root ports) for new
     cards; a running VM gets them at its next start."""
     root = dom.tree(inactive=True)
+    if not modelled(root):
+        raise InvalidInput(
+            f"VM '{dom.name}' is not a q35 (PCIe) machine with root ports only: its hot-plug "
+            "slots are its PCI buses' own, which plugboard does not change",
+            field="hotplug_slots",
+        )
     missing = wanted - len(free_slots(root).free_for_new)
     if missing <= 0:
         return dom
@@ -138,7 +150,7 @@ def _one(lv: Libvirt, store: Store, host: str, name: str) -> VmView:
     view.vnics = list(state.vnics.values())
     if state.persistent:
         definition = dom.tree(inactive=True) if state.running else state.root
-        view.hotplug_slots_at_start = len(free_slots(definition).free_for_new)
+        view.hotplug_slots_at_start = _free_count(definition)
     return view
 
 

@@ -45,7 +45,7 @@ from plugboard.hosts.registry import HostRegistry
 from plugboard.store import Store
 from plugboard.vnic import Plan, PlanError, Vnic, VnicEdit, plan
 from plugboard.vnic.model import Attachment, vnic_to_json
-from plugboard.vnic.slots import slots_of
+from plugboard.vnic.slots import modelled, slots_of
 
 REMOVE_TIMEOUT = 60.0
 _REFUSALS: dict[str, type[PlugboardError]] = {
@@ -94,7 +94,8 @@ class LockedVm:
         """The plan for this VM as it is (its free PCI slots, when it runs); the planner's
         refusals as plugboard's errors."""
         unplugged = {n: v.pci_address for n, v in self.state.vnics.items() if not v.vnic.plugged}
-        slots = slots_of(self.state.root, unplugged) if self.state.running else None
+        known = self.state.running and modelled(self.state.root)
+        slots = slots_of(self.state.root, unplugged) if known else None
         try:
             return plan(current, desired, self.state.running, slots=slots, **facts)
         except PlanError as err:

@@ -128,11 +128,12 @@ def _replug(desired: Vnic, slots: Slots | None) -> Plan:
         reason = f"hot-plug the card back into its PCI slot {slot_address(kept)}, {link}"
         return Plan((Action("plug", reason, True, slot_address(kept)),))
     bus = _free_slot(desired, slots)
-    why = (
-        f"its PCI slot {slot_address(kept)} is now used by {slots.used.get(kept, 'another card')}"
-        if kept is not None
-        else "it has no PCI slot yet"
-    )
+    if kept is None:
+        why = "it has no PCI slot yet"
+    elif kept in slots.used:
+        why = f"its PCI slot {slot_address(kept)} is now used by {slots.used[kept]}"
+    else:
+        why = f"its PCI slot {slot_address(kept)} takes no hot-plugged card"
     reason = f"{why}: hot-plug the card into free PCI slot {slot_address(bus)}, {link}"
     return Plan((Action("plug", reason, False, slot_address(bus)),))
 

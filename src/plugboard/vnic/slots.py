@@ -56,9 +56,30 @@ def bus_of(pci_address: str | None) -> int | None:
     return int(pci_address.split(":")[1], 16)
 
 
+# PCI controllers that give hot-plug slots of their own (bridges, switches, expanders): a VM
+# with any of them is left to libvirt's choice of slot.
+OTHER_HOTPLUG = {
+    "pci-bridge",
+    "pcie-to-pci-bridge",
+    "dmi-to-pci-bridge",
+    "pcie-switch-upstream-port",
+    "pcie-switch-downstream-port",
+    "pci-expander-bus",
+    "pcie-expander-bus",
+}
+
+
+def modelled(root: etree._Element) -> bool:
+    """Whether plugboard knows the VM's hot-plug slots: a q35 (PCIe) machine whose cards
+    hot-plug into root ports only. An i440fx machine (pci-root, whose own slots take
+    hot-plugged cards) or one with bridges or switches is left to libvirt."""
+    models = {c.get("model") for c in root.iterfind("devices/controller[@type='pci']")}
+    return "pcie-root" in models and not models & OTHER_HOTPLUG
+
+
 def slots_of(root: etree._Element, kept: Mapping[str, str | None] | None = None) -> Slots:
-    """The slots of the domain `root` (its live XML for a running VM); `kept`: each unplugged
-    vNIC's name -> its kept PCI address."""
+    """The slots of the domain `root` (its live XML for a running VM; see `modelled`);
+    `kept`: each unplugged vNIC's name -> its kept PCI address."""
     ports = tuple(
         int(controller.get("index", "0"))
         for controller in root.iterfind("devices/controller[@type='pci']")
