@@ -23,7 +23,7 @@ from plugboard.engine.vm_spec import (
     check_boot,
     domain_xml,
 )
-from plugboard.engine.vm_state import VnicState, read_vm
+from plugboard.engine.vm_state import VnicState, add_ips, read_vm
 from plugboard.engine.vnic_notes import annotate
 from plugboard.engine.vnics import next_name
 from plugboard.errors import (
@@ -66,9 +66,12 @@ class VmView:
     hotplug_slots_at_start: int | None = None  # in the definition (read for one VM only)
 
 
-def _view(dom: LibvirtDomain) -> VmView:
+def _view(dom: LibvirtDomain, lv: Libvirt | None = None) -> VmView:
+    """The VM as listed (`lv`: with its vNICs' addresses from the DHCP leases)."""
     state, max_mem_kib, vcpus = dom.info()
     vm = read_vm(dom)
+    if lv is not None:
+        add_ips(lv, vm)
     return VmView(
         name=dom.name,
         uuid=dom.uuid,
@@ -129,23 +132,27 @@ def set_hotplug_slots(host: HostConnection, store: Store, name: str, wanted: int
     return host.call(run)
 
 
-def list_vms(host: HostConnection) -> list[VmView]:
+def list_vms(host: HostConnection, *, ips: bool = False) -> list[VmView]:
+    """Every VM of the host (`ips`: with its vNICs' addresses, from the DHCP leases)."""
+
     def read(lv: Libvirt) -> list[VmView]:
-        return sorted((_view(d) for d in lv.domains()), key=lambda v: v.name)
+        return sorted((_view(d, lv if ips else None) for d in lv.domains()), key=lambda v: v.name)
 
     return host.call(read)
 
 
-def get_vm(host: HostConnection, store: Store, name: str) -> VmView:
-    """One VM, its vNICs with what the store adds to them."""
+def get_vm(host: HostConnection, store: Store, name: str, *, ips: bool = False) -> VmView:
+    """One VM, its vNICs with what the store adds to them (`ips`: and their addresses)."""
 
-    return host.call(lambda lv: _one(lv, store, host.name, name))
+    return host.call(lambda lv: _one(lv, store, host.name, name, ips=ips))
 
 
-def _one(lv: Libvirt, store: Store, host: str, name: str) -> VmView:
+def _one(lv: Libvirt, store: Store, host: str, name: str, *, ips: bool = False) -> VmView:
     dom = lv.domain(name)
     view = _view(dom)
     state = read_vm(dom, definition=True)
+    if ips:
+        add_ips(lv, state)
     annotate(store, host, state, journal.vm_notes(store, host, dom.uuid))
     view.vnics = list(state.vnics.values())
     if state.persistent:

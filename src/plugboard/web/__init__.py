@@ -8,7 +8,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from plugboard.web import auth, hosts, networks
+from plugboard.web import auth, hosts, live, networks, vm, vms
 from plugboard.web.sessions import SessionStore
 
 STATIC = Path(__file__).parent / "static"
@@ -16,6 +16,9 @@ STATIC = Path(__file__).parent / "static"
 
 def install(app: FastAPI) -> None:
     app.state.web_sessions = SessionStore()
+    # The one subscriber of the web UI on the hosts' feed: it fans out to the open pages.
+    app.state.web_hub = live.Hub()
+    app.state.services.registry.subscribe(app.state.web_hub)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for module in (auth, hosts, networks):
+    for module in (auth, hosts, networks, vms, live, vm):
         app.include_router(module.router)

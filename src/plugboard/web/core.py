@@ -33,9 +33,8 @@ templates = Environment(
 )
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "x-csrf-token"
-# A host's pages, in the navigation's order: (path under /hosts/NAME/, label). The VMs page
-# of the next slice is one more line here.
-HOST_SECTIONS: list[tuple[str, str]] = [("networks", "Networks")]
+# A host's pages, in the navigation's order: (path under /hosts/NAME/, label).
+HOST_SECTIONS: list[tuple[str, str]] = [("networks", "Networks"), ("vms", "VMs")]
 
 
 class SignInRequired(Exception):

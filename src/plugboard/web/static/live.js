@@ -1,0 +1,31 @@
+// A live page: it follows its Server-Sent Events (the host's events about this VM) and, on
+// each, tells htmx to re-fetch the live part (`vm-changed`, see _vm_live.html). While a plan
+// is open, a form is being edited or a request is under way, the re-fetch waits (the page
+// says so): it would throw away what the user is doing. EventSource reconnects by itself.
+(function () {
+  "use strict";
+  var holder = document.querySelector("[data-live]");
+  if (!holder || !window.EventSource) return;
+  var note = document.getElementById("live-note");
+  var waiting = false;
+
+  function busy() {
+    return document.querySelector("#vm-live .plan, #vm-live details[open], .htmx-request") !== null;
+  }
+  function refresh() {
+    if (busy()) {
+      waiting = true;
+      if (note) { note.hidden = false; note.textContent = "The VM changed; the cards follow once this change is done."; }
+      return;
+    }
+    waiting = false;
+    if (note) note.hidden = true;
+    document.body.dispatchEvent(new CustomEvent("vm-changed"));
+  }
+  document.body.addEventListener("htmx:afterSettle", function () {
+    if (waiting) refresh();
+  });
+  var source = new EventSource(holder.getAttribute("data-live"));
+  source.addEventListener("changed", refresh);
+  window.addEventListener("pagehide", function () { source.close(); });
+})();

@@ -1,0 +1,153 @@
+"""A VM's page: a card per vNIC, its toggles and edit form. Every change is first shown as
+its plan (the engine's dry run) with Apply and Cancel; Apply sends the change the plan was
+made for, with If-Match set to the ETag the card was rendered with."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
+
+from plugboard.api.schemas import Name
+from plugboard.api.vm_schemas import VnicName, VnicUpdate, source_config, vnic_fields_from
+from plugboard.engine import interfaces, networks, vms, vnics
+from plugboard.errors import InvalidInput, PlugboardError
+from plugboard.vnic import VnicEdit
+from plugboard.web.core import (
+    FormDep,
+    Problem,
+    Viewer,
+    WebRoute,
+    Who,
+    audited,
+    check_change,
+    is_htmx,
+    render,
+    see_other,
+)
+from plugboard.web.hosts import host_names
+from plugboard.web.vnicforms import MACVTAP_MODES, MODELS, Choices, body_from, choice_of
+
+router = APIRouter(prefix="/hosts/{host}/vms/{vm}", route_class=WebRoute)
+INTERFACE_TYPES = ("nic", "bond", "vlan", "bridge", "ovs-bridge")
+
+
+def _choices(who: Viewer, host: str) -> Choices | None:
+    """The Network select's options (for a token that may change things)."""
+    if not who.can_change:
+        return None
+    connection = who.services.registry.get(host)
+    names = [n.name for n in networks.list_networks(connection)]
+    try:
+        listing, why = interfaces.list_interfaces(connection, "auto", INTERFACE_TYPES), None
+    except PlugboardError as err:
+        listing, why = None, err.detail
+    return Choices.of(names, listing, why)
+
+
+def _live(
+    request: Request,
+    who: Viewer,
+    host: str,
+    vm: str,
+    status: int = 200,
+    partial: bool | None = None,
+    **context: Any,
+) -> HTMLResponse:
+    """The VM page, or (for htmx) only its live part: the facts and the cards, with a plan,
+    a problem or a notice on the card `for_nic`."""
+    view = vms.get_vm(who.services.registry.get(host), who.services.store, vm, ips=True)
+    partial = is_htmx(request) if partial is None else partial
+    template = "_vm_live.html" if partial else "vm.html"
+    return render(
+        request, template, status, who=who, host=host, hosts=host_names(who), section="vms",
+        vm=view, choices=_choices(who, host), choice_of=choice_of, source_config=source_config,
+        models=MODELS, macvtap_modes=MACVTAP_MODES, **context,
+    )  # fmt: skip
+
+
+@router.get("", response_class=HTMLResponse, include_in_schema=False)
+def vm_page(request: Request, who: Who, host: Name, vm: Name) -> HTMLResponse:
+    return _live(request, who, host, vm)
+
+
+@router.get("/live", response_class=HTMLResponse, include_in_schema=False)
+def live_part(request: Request, who: Who, host: Name, vm: Name) -> HTMLResponse:
+    """The facts and cards alone: what the page re-fetches when the VM changes."""
+    return _live(request, who, host, vm, partial=True)
+
+
+def _request(
+    who: Viewer, vm: str, nic: str, body: dict[str, Any], etag: str | None, dry_run: bool
+) -> tuple[VnicUpdate, vnics.VnicChangeRequest]:
+    """The change as the API's PATCH reads it: refused with the API's words."""
+    update = VnicUpdate.model_validate(body)
+    edit = VnicEdit(vnic_fields_from(update, only_set=True))
+    return update, vnics.VnicChangeRequest(
+        vm, nic, edit, if_match=etag or None, dry_run=dry_run,
+        hotunplug_timeout=who.services.settings.hotunplug_timeout,
+    )  # fmt: skip
+
+
+def _failed(
+    request: Request, who: Viewer, host: str, vm: str, nic: str, err: Exception, asked: Any
+) -> Response:
+    problem = Problem.invalid(err) if isinstance(err, ValidationError) else None
+    if problem is None:
+        assert isinstance(err, PlugboardError)
+        problem = Problem.of(err)
+    return _live(
+        request, who, host, vm, problem.status, for_nic=nic, problem=problem, asked=asked,
+        stale=problem.status == 412,
+    )  # fmt: skip
+
+
+@router.post("/nics/{nic}/plan", include_in_schema=False)
+def plan(
+    request: Request, who: Who, host: Name, vm: Name, nic: VnicName, posted: FormDep
+) -> Response:
+    """The dry run of what the card's form asks: the plan, with Apply and Cancel."""
+    connection = who.services.registry.get(host)
+    etag = posted.text("etag")
+    try:
+        check_change(request, who, posted)
+        card = vnics.get_vnic(connection, who.services.store, vm, nic)
+        body = body_from(posted, card)
+        _, change_request = _request(who, vm, nic, body, etag, dry_run=True)
+        change = vnics.change_vnic(
+            connection, who.services.registry, who.services.store, change_request
+        )
+    except (PlugboardError, ValidationError) as err:
+        return _failed(request, who, host, vm, nic, err, dict(posted))
+    return _live(
+        request, who, host, vm, for_nic=nic, plan=change, body=json.dumps(body), etag=etag,
+        asked=dict(posted),
+    )  # fmt: skip
+
+
+@router.post("/nics/{nic}/apply", include_in_schema=False)
+def apply(
+    request: Request, who: Who, host: Name, vm: Name, nic: VnicName, posted: FormDep
+) -> Response:
+    """The change the plan was shown for, only if the card is still as it was rendered."""
+    connection = who.services.registry.get(host)
+    try:
+        check_change(request, who, posted)
+        try:
+            body = json.loads(posted.get("body", ""))
+        except ValueError:
+            raise InvalidInput("the change is missing; ask for its plan again") from None
+        _, change_request = _request(who, vm, nic, body, posted.text("etag"), dry_run=False)
+        target = f"hosts/{host}/vms/{vm}/nics/{nic}"
+        with audited(who, "PATCH /hosts/{host}/vms/{vm}/nics/{nic}", target):
+            change = vnics.change_vnic(
+                connection, who.services.registry, who.services.store, change_request
+            )
+    except (PlugboardError, ValidationError) as err:
+        return _failed(request, who, host, vm, nic, err, None)
+    if not is_htmx(request):
+        return see_other(f"/hosts/{host}/vms/{vm}", request)
+    return _live(request, who, host, vm, for_nic=nic, applied=change)

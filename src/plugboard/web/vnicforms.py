@@ -1,0 +1,128 @@
+"""A vNIC card's forms, turned into the API's PATCH body (VnicUpdate): the toggles send one
+field, the edit form its Network select (with a macvtap mode or Open vSwitch VLANs), MAC and
+model; only what differs from the card is sent. The body is then read as the API reads it, so
+the page and the API refuse the same input in the same words."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from plugboard.api.vm_schemas import source_config
+from plugboard.engine.vm_state import VnicState
+from plugboard.errors import InvalidInput
+from plugboard.hostnet.model import Listing
+from plugboard.netxml.model import MACVTAP_MODES
+from plugboard.vnic.model import DEFAULT_MACVTAP_MODE, MODELS
+from plugboard.web.core import Form
+
+NO_NETWORK = "none"
+__all__ = ["MACVTAP_MODES", "MODELS", "Choices", "body_from", "choice_of"]
+
+
+@dataclass
+class Choices:
+    """What the Network select offers: the host's networks and interfaces by kind."""
+
+    networks: list[str]
+    bridges: list[str]
+    macvtap_devs: list[str]
+    ovs_bridges: list[str]
+    cannot_list: str | None = None  # why the host's interfaces are missing, if they are
+
+    @classmethod
+    def of(cls, networks: list[str], listing: Listing | None, why: str | None) -> Choices:
+        ifaces = listing.interfaces if listing is not None else []
+        return cls(
+            networks=networks,
+            bridges=[i.name for i in ifaces if i.type == "bridge"],
+            macvtap_devs=[i.name for i in ifaces if i.type in ("nic", "bond", "vlan")],
+            ovs_bridges=[i.name for i in ifaces if i.type == "ovs-bridge"],
+            cannot_list=why,
+        )
+
+
+def choice_of(card: VnicState) -> dict[str, Any]:
+    """The edit form's values for the card as it is: the select's value, mode, VLANs."""
+    src = source_config(card.vnic.source, card.vnic.vlan)
+    if src is None:
+        return {"source": NO_NETWORK}
+    kind = src["type"]
+    name = {"network": "network", "bridge": "bridge", "ovs": "bridge", "macvtap": "dev"}.get(kind)
+    value = f"{kind}:{src[name]}" if name else f"other:{kind}"
+    vlans = src.get("trunk") or ([src["vlan"]] if src.get("vlan") is not None else [])
+    return {
+        "source": value,
+        "macvtap_mode": src.get("mode") or DEFAULT_MACVTAP_MODE,
+        "ovs_vlans": ",".join(map(str, vlans)),
+        "ovs_trunk": bool(src.get("trunk")),
+    }
+
+
+def body_from(posted: Form, card: VnicState) -> dict[str, Any]:
+    """The PATCH body a card's form asks for (only what differs from the card)."""
+    body: dict[str, Any] = {}
+    for toggle in ("plugged", "linked"):
+        if toggle in posted:
+            body[toggle] = _bool(posted.text(toggle), toggle)
+    if "source" in posted:
+        if _source_changed(posted, card):
+            body["source"] = _source(posted)
+        mac = posted.text("mac").lower()
+        if mac != card.vnic.mac:
+            body["mac"] = mac or None
+        model = posted.text("model")
+        if model != card.vnic.model:
+            body["model"] = model or None
+    return body
+
+
+def _bool(text: str, field: str) -> bool:
+    if text not in ("true", "false"):
+        raise InvalidInput(f"{field} must be true or false", field=field)
+    return text == "true"
+
+
+def _source_changed(posted: Form, card: VnicState) -> bool:
+    now = choice_of(card)
+    asked = posted.text("source")
+    if asked != now["source"]:
+        return True
+    if asked.startswith("macvtap:"):
+        return posted.text("macvtap_mode") != now["macvtap_mode"]
+    if asked.startswith("ovs:"):
+        trunk = posted.get("ovs_trunk") == "on"
+        return _vlans(posted) != _split(now["ovs_vlans"]) or trunk != now["ovs_trunk"]
+    return False
+
+
+def _source(posted: Form) -> dict[str, Any] | None:
+    value = posted.text("source")
+    if value == NO_NETWORK:
+        return None
+    kind, _, name = value.partition(":")
+    if kind == "network":
+        return {"type": "network", "network": name}
+    if kind == "bridge":
+        return {"type": "bridge", "bridge": name}
+    if kind == "macvtap":
+        return {"type": "macvtap", "dev": name, "mode": posted.text("macvtap_mode") or None}
+    if kind == "ovs":
+        vlans = _vlans(posted)
+        if posted.get("ovs_trunk") == "on":
+            return {"type": "ovs", "bridge": name, "trunk": vlans or None}
+        if len(vlans) > 1:
+            raise InvalidInput(
+                "an access port has one VLAN; tick trunk for several", field="source.vlan"
+            )
+        return {"type": "ovs", "bridge": name, "vlan": vlans[0] if vlans else None}
+    raise InvalidInput(f"'{value}' is not a network this page offers", field="source")
+
+
+def _vlans(posted: Form) -> list[Any]:
+    return _split(posted.text("ovs_vlans"))
+
+
+def _split(text: str) -> list[Any]:
+    """VLAN tags as typed: numbers stay numbers; anything else is left to the API's schema."""
+    return [int(t) if t.isdigit() else t for t in (p.strip() for p in text.split(",")) if t]
