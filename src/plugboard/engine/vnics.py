@@ -41,6 +41,7 @@ from plugboard.errors import (
 )
 from plugboard.hosts.adapter import Libvirt
 from plugboard.hosts.connection import HostConnection
+from plugboard.hosts.model import HostEvent
 from plugboard.hosts.registry import HostRegistry
 from plugboard.store import Store
 from plugboard.vnic import Plan, PlanError, Vnic, VnicEdit, plan
@@ -164,6 +165,10 @@ def _locked(
                 notes = _recovered(store, lv, host.name, dom, notes, timeout)
             change = work(LockedVm(lv, store, host.name, read_vm(dom), notes, timeout))
             seen = announce.count_change(key) if change.applied else announce.changes(key)
+        if change.applied:  # libvirt tells of a card plugged or unplugged, not one changed
+            name = (change.desired or change.before).name  # type: ignore[union-attr]
+            event = HostEvent(host.name, "domain", dom.name, "vnic-changed", dom.uuid, f"ua-{name}")
+            host.publish(event)
         if change.announce is not None:
             announce.schedule(host, lock, key, seen, dom, change.announce)
         return change

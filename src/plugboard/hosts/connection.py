@@ -211,6 +211,11 @@ class HostConnection:
     def subscribe(self, subscriber: feed.Subscriber) -> None:
         self._subscribers.subscribe(subscriber)
 
+    def publish(self, event: HostEvent) -> None:
+        """Tell the subscribers of a change plugboard made itself that libvirt has no event
+        for (a vNIC's link or source changed in place: the web UI's open pages follow)."""
+        self._event(event)
+
     def tick(self) -> None:
         """Tell the subscribers it is time for a full read (when the host is connected)."""
         if self.state is HostState.CONNECTED:

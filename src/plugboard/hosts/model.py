@@ -30,7 +30,8 @@ class HostEvent:
     kind: str  # network, domain or host
     name: str  # the network's or domain's name; the host's for host events
     # network: defined, undefined, started, stopped; domain: defined, undefined, started,
-    # stopped, device-added, device-removed, device-removal-failed; host: connected, tick
+    # stopped, device-added, device-removed, device-removal-failed, and plugboard's own
+    # vnic-changed (libvirt has no event for a card changed in place); host: connected, tick
     what: str
     uuid: str | None = None  # a domain's
     device: str | None = None  # the alias of a domain's device (ua-nic1, net0, ...)
