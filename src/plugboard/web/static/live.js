@@ -1,7 +1,8 @@
 // A live page: it follows its Server-Sent Events (the host's events about this VM) and, on
 // each, tells htmx to re-fetch the live part (`vm-changed`, see _vm_live.html). While a plan
-// is open, a form is being edited or a request is under way, the re-fetch waits (the page
-// says so): it would throw away what the user is doing. EventSource reconnects by itself.
+// or a problem is shown, a form is being edited or a request is under way, the re-fetch
+// waits (the page says so): it would throw away what the user is doing. EventSource
+// reconnects by itself.
 (function () {
   "use strict";
   var holder = document.querySelector("[data-live]");
@@ -10,12 +11,12 @@
   var waiting = false;
 
   function busy() {
-    return document.querySelector("#vm-live .plan, #vm-live details[open], .htmx-request") !== null;
+    return document.querySelector("#vm-live .plan, #vm-live .problem, #vm-live details[open], .htmx-request") !== null;
   }
   function refresh() {
     if (busy()) {
       waiting = true;
-      if (note) { note.hidden = false; note.textContent = "The VM changed; the cards follow once this change is done."; }
+      if (note) { note.hidden = false; note.textContent = "The VM changed meanwhile: the cards follow once you are done here."; }
       return;
     }
     waiting = false;
