@@ -102,6 +102,8 @@ def test_link_down_then_rewire_each_shown_as_its_plan_first(admin: Page, booted:
     page.get_by_label("Network of nic1").select_option(f"network:{b.other.name}")
     page.get_by_role("button", name="Show the plan for nic1").click()
     expect(plan).to_contain_text("live-update")
+    expect(plan.locator(".changes")).to_contain_text(f"network {b.lab.name}")
+    expect(plan.locator(".changes")).to_contain_text(f"network {b.other.name}")
     expect(plan).to_contain_text(f"stays in slot {b.slot}")
     screenshot(page, "vm-plan")
     assert network_of(b.guest) == b.lab.name

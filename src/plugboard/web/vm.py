@@ -29,7 +29,7 @@ from plugboard.web.core import (
     see_other,
 )
 from plugboard.web.hosts import host_names
-from plugboard.web.vnicforms import MACVTAP_MODES, MODELS, Choices, body_from, choice_of
+from plugboard.web.vnicforms import MACVTAP_MODES, MODELS, Choices, body_from, changes, choice_of
 
 router = APIRouter(prefix="/hosts/{host}/vms/{vm}", route_class=WebRoute)
 INTERFACE_TYPES = ("nic", "bond", "vlan", "bridge", "ovs-bridge")
@@ -124,7 +124,7 @@ def plan(
         return _failed(request, who, host, vm, nic, err, dict(posted))
     return _live(
         request, who, host, vm, for_nic=nic, plan=change, body=json.dumps(body), etag=etag,
-        asked=dict(posted),
+        asked=dict(posted), changes=changes(card.vnic, change.vnic.vnic) if change.vnic else [],
     )  # fmt: skip
 
 

@@ -13,11 +13,11 @@ from plugboard.engine.vm_state import VnicState
 from plugboard.errors import InvalidInput
 from plugboard.hostnet.model import Listing
 from plugboard.netxml.model import MACVTAP_MODES
-from plugboard.vnic.model import DEFAULT_MACVTAP_MODE, MODELS
+from plugboard.vnic.model import DEFAULT_MACVTAP_MODE, MODELS, Vnic
 from plugboard.web.core import Form
 
 NO_NETWORK = "none"
-__all__ = ["MACVTAP_MODES", "MODELS", "Choices", "body_from", "choice_of"]
+__all__ = ["MACVTAP_MODES", "MODELS", "Choices", "body_from", "changes", "choice_of"]
 
 
 @dataclass
@@ -126,3 +126,40 @@ def _vlans(posted: Form) -> list[Any]:
 def _split(text: str) -> list[Any]:
     """VLAN tags as typed: numbers stay numbers; anything else is left to the API's schema."""
     return [int(t) if t.isdigit() else t for t in (p.strip() for p in text.split(",")) if t]
+
+
+def changes(before: Vnic, after: Vnic) -> list[tuple[str, str, str]]:
+    """What a plan changes, in words: (what, before, after)."""
+    pairs = [
+        ("source", _source_text(before), _source_text(after)),
+        ("MAC", before.mac, after.mac),
+        ("model", before.model, after.model),
+        ("plugged", _yes(before.plugged), _yes(after.plugged)),
+        ("link", _up(before.linked), _up(after.linked)),
+    ]
+    return [(what, old, new) for what, old, new in pairs if old != new]
+
+
+def _yes(value: bool) -> str:
+    return "yes" if value else "no"
+
+
+def _up(value: bool) -> str:
+    return "up" if value else "down"
+
+
+def _source_text(vnic: Vnic) -> str:
+    src = source_config(vnic.source, vnic.vlan)
+    if src is None:
+        return "no network"
+    if src["type"] == "network":
+        return f"network {src['network']}"
+    if src["type"] == "bridge":
+        return f"Linux bridge {src['bridge']}"
+    if src["type"] == "macvtap":
+        return f"macvtap on {src['dev']} ({src['mode']})"
+    if src["type"] == "ovs":
+        vlans = f" trunk {src['trunk']}" if src.get("trunk") else ""
+        vlans = f" VLAN {src['vlan']}" if src.get("vlan") is not None else vlans
+        return f"Open vSwitch {src['bridge']}{vlans}"
+    return str(src["type"])
