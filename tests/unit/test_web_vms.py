@@ -1,0 +1,102 @@
+"""The web UI's VM pages, their pure parts: the card forms read into the API's PATCH body,
+and the live pages' fan-out of the hosts' events."""
+
+import asyncio
+
+import pytest
+
+from plugboard.engine.vm_state import VnicState
+from plugboard.errors import InvalidInput
+from plugboard.hosts.model import HostEvent
+from plugboard.vnic import Source, VlanTags, Vnic
+from plugboard.web.core import Form
+from plugboard.web.live import Hub
+from plugboard.web.vnicforms import body_from, changes, choice_of
+
+MAC = "52:54:00:00:00:01"
+
+
+def card(**fields) -> VnicState:
+    vnic = Vnic("nic1", MAC, source=Source("network", network="lab"), **fields)
+    return VnicState(vnic=vnic, iface=None)  # type: ignore[arg-type]
+
+
+def edit(**fields: str) -> Form:
+    return Form({"source": "network:lab", "mac": MAC, "model": "virtio"} | fields)
+
+
+def test_a_toggle_sends_its_one_field():
+    assert body_from(Form({"linked": "false"}), card()) == {"linked": False}
+    assert body_from(Form({"plugged": "true"}), card(plugged=False)) == {"plugged": True}
+    with pytest.raises(InvalidInput, match="linked must be true or false"):
+        body_from(Form({"linked": "maybe"}), card())
+
+
+def test_the_edit_form_sends_only_what_differs_from_the_card():
+    assert body_from(edit(), card()) == {}
+    assert body_from(edit(source="network:other"), card()) == {
+        "source": {"type": "network", "network": "other"}
+    }
+    assert body_from(edit(source="none", mac="52:54:00:00:00:02"), card()) == {
+        "source": None,
+        "mac": "52:54:00:00:00:02",
+    }
+    assert body_from(edit(mac=""), card()) == {"mac": None}  # refused by the API's words
+
+
+def test_macvtap_and_open_vswitch_sources():
+    asked = edit(source="macvtap:eth0", macvtap_mode="bridge")
+    assert body_from(asked, card())["source"] == {
+        "type": "macvtap",
+        "dev": "eth0",
+        "mode": "bridge",
+    }
+    access = edit(source="ovs:br0", ovs_vlans="10")
+    assert body_from(access, card())["source"] == {"type": "ovs", "bridge": "br0", "vlan": 10}
+    trunk = edit(source="ovs:br0", ovs_vlans="10, 20", ovs_trunk="on")
+    assert body_from(trunk, card())["source"] == {"type": "ovs", "bridge": "br0", "trunk": [10, 20]}
+    with pytest.raises(InvalidInput, match="tick trunk"):
+        body_from(edit(source="ovs:br0", ovs_vlans="10,20"), card())
+    with pytest.raises(InvalidInput, match="not a network this page offers"):
+        body_from(edit(source="hostdev:x"), card())
+
+
+def test_an_ovs_card_as_the_form_shows_it():
+    ovs = Vnic("nic1", MAC, source=Source("ovs", bridge="br0"), vlan=VlanTags((10, 20), True))
+    state = VnicState(vnic=ovs, iface=None)  # type: ignore[arg-type]
+    now = choice_of(state)
+    assert now["source"] == "ovs:br0" and now["ovs_vlans"] == "10,20" and now["ovs_trunk"]
+    same = Form({"source": "ovs:br0", "ovs_vlans": "10,20", "ovs_trunk": "on", "mac": MAC,
+                 "model": "virtio"})  # fmt: skip
+    assert body_from(same, state) == {}
+
+
+def test_a_plan_says_what_it_changes():
+    before = card().vnic
+    after = before.with_(source=None, linked=False)
+    assert changes(before, after) == [
+        ("source", "network lab", "no network"),
+        ("link", "up", "down"),
+    ]
+
+
+def test_the_hub_hands_a_vms_events_to_its_open_pages_only():
+    async def run() -> list[list[str]]:
+        hub = Hub()
+        mine, other_vm, other_host = (
+            hub.listen("h", "vm1"),
+            hub.listen("h", "vm2"),
+            hub.listen("g", "vm1"),
+        )
+        hub(HostEvent("h", "domain", "vm1", "vnic-changed"), None)  # type: ignore[arg-type]
+        hub(HostEvent("h", "host", "h", "tick"), None)  # type: ignore[arg-type]
+        await asyncio.sleep(0)
+        got = [
+            [q.queue.get_nowait() for _ in range(q.queue.qsize())]
+            for q in (mine, other_vm, other_host)
+        ]
+        hub.leave(mine)
+        assert len(hub) == 2
+        return got
+
+    assert asyncio.run(run()) == [["domain-vnic-changed", "host-tick"], ["host-tick"], []]
