@@ -10,22 +10,35 @@
   var note = document.getElementById("live-note");
   var waiting = false;
 
-  function busy() {
-    return document.querySelector("#vm-live .plan, #vm-live .problem, #vm-live details[open], .htmx-request") !== null;
+  // What the user is doing on the page: a plan or a problem shown, an edit form open.
+  function engaged() {
+    return document.querySelector("#vm-live .plan, #vm-live .problem, #vm-live details[open]") !== null;
+  }
+  function wait() {
+    waiting = true;
+    if (note) { note.hidden = false; note.textContent = "The VM changed meanwhile: the cards follow once you are done here."; }
   }
   function refresh() {
-    if (busy()) {
-      waiting = true;
-      if (note) { note.hidden = false; note.textContent = "The VM changed meanwhile: the cards follow once you are done here."; }
-      return;
-    }
+    if (engaged() || document.querySelector(".htmx-request") !== null) return wait();
     waiting = false;
     if (note) note.hidden = true;
     document.body.dispatchEvent(new CustomEvent("vm-changed"));
   }
+  // The user may have opened a form while the re-fetch was on its way: it is not swapped in.
+  document.body.addEventListener("htmx:beforeSwap", function (evt) {
+    var config = evt.detail.requestConfig;
+    var cause = config && config.triggeringEvent;
+    if (cause && cause.type === "vm-changed" && engaged()) {
+      evt.detail.shouldSwap = false;
+      wait();
+    }
+  });
   document.body.addEventListener("htmx:afterSettle", function () {
     if (waiting) refresh();
   });
+  document.addEventListener("toggle", function () {
+    if (waiting) refresh();
+  }, true);
   var source = new EventSource(holder.getAttribute("data-live"));
   source.addEventListener("changed", refresh);
   window.addEventListener("pagehide", function () { source.close(); });
