@@ -188,12 +188,22 @@ def test_libvirtd_restarting_during_a_hot_unplug_gives_502_then_recovery_finishe
         def unplug() -> None:
             answer["response"] = svc.patch(path, json={"plugged": False})
 
-        def marked() -> bool:  # the change is under way: its mark is in the VM's metadata
-            return "pending" in guest.dom.XMLDesc(0)
+        # The change is under way once its unplug step begins (its mark is in the VM's
+        # metadata by then). Watching the metadata instead could miss it: a guest quick to
+        # release the card ends the change between two looks.
+        begun = threading.Event()
 
-        thread = threading.Thread(target=unplug)
-        thread.start()
-        poll("the change to begin", marked, timeout=30)
+        def watch(where: str) -> None:
+            if where == "before:unplug":
+                begun.set()
+
+        watch_steps(watch)
+        try:
+            thread = threading.Thread(target=unplug)
+            thread.start()
+            assert begun.wait(30), "the unplug did not begin within 30 s"
+        finally:
+            unwatch_steps(watch)
         host.restart_libvirtd()
         guests.refresh()
         nets.refresh()
