@@ -9,6 +9,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import libvirt
 import pytest
 from hypothesis import settings
 
@@ -79,6 +80,22 @@ def networks(testhost: TestHost) -> Iterator[NetworkFactory]:
     factory = NetworkFactory(testhost)
     yield factory
     factory.cleanup()
+
+
+@pytest.fixture
+def cleanup_networks(testhost: TestHost):
+    """Networks a test made through plugboard, removed afterwards whatever happened."""
+    names: list[str] = []
+    yield names
+    for name in names:
+        try:
+            net = testhost.conn.networkLookupByName(name)
+        except libvirt.libvirtError:
+            continue
+        if net.isActive():
+            net.destroy()
+        if net.isPersistent():
+            net.undefine()
 
 
 @pytest.fixture

@@ -8,10 +8,7 @@ whose fault it is.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
-
-if TYPE_CHECKING:
-    from plugboard.engine.vnics import VnicChange
+from typing import Any, ClassVar
 
 
 class PlugboardError(Exception):
@@ -26,8 +23,9 @@ class PlugboardError(Exception):
     libvirt_code: int | None = None
     libvirt_message: str | None = None
     # The vNIC change this error stopped, when one was under way (its plan, the vNIC before
-    # and as asked; set by plugboard.engine.vnics): the audit log says what was tried.
-    attempt: VnicChange | None = None
+    # and as asked: a plugboard.engine.vnics.VnicChange, set there; this base module names no
+    # layer above it): the audit log says what was tried.
+    attempt: Any = None
 
     def __init__(self, detail: str, **extra: Any) -> None:
         super().__init__(detail)

@@ -5,8 +5,6 @@ import html
 import itertools
 import re
 
-import libvirt
-import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import assert_local, screenshot, sign_in
@@ -19,21 +17,6 @@ _serial = itertools.count(1)
 def uniq(prefix: str) -> tuple[str, int]:
     n = next(_serial)
     return f"pbweb-{prefix}{n}", n
-
-
-@pytest.fixture
-def cleanup_networks(testhost: TestHost):
-    names: list[str] = []
-    yield names
-    for name in names:
-        try:
-            net = testhost.conn.networkLookupByName(name)
-        except libvirt.libvirtError:
-            continue
-        if net.isActive():
-            net.destroy()
-        if net.isPersistent():
-            net.undefine()
 
 
 def csrf_of(page: Page) -> str:

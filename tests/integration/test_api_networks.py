@@ -28,22 +28,6 @@ def svc(services, testhost: TestHost):
     return service
 
 
-@pytest.fixture
-def cleanup_networks(testhost: TestHost):
-    """Networks a test made through plugboard, removed afterwards whatever happened."""
-    names: list[str] = []
-    yield names
-    for name in names:
-        try:
-            net = testhost.conn.networkLookupByName(name)
-        except libvirt.libvirtError:
-            continue
-        if net.isActive():
-            net.destroy()
-        if net.isPersistent():
-            net.undefine()
-
-
 def libvirt_networks(host: TestHost) -> dict[str, str]:
     """Every network on the host with its XML: to check that a refusal changed nothing."""
     return {n.name(): n.XMLDesc(0) for n in host.conn.listAllNetworks()}

@@ -40,9 +40,8 @@ from plugboard.hosts.errors import refused_as
 from plugboard.hosts.registry import HostRegistry
 from plugboard.store import Store
 from plugboard.vnic import Vnic
-from plugboard.vnic.metadata import read_records
-from plugboard.vnic.slots import Slots, modelled, slots_of
-from plugboard.vnic.xml import BLACKHOLE, pci_address
+from plugboard.vnic.slots import domain_slots
+from plugboard.vnic.xml import BLACKHOLE
 
 log = logging.getLogger(__name__)
 DEFAULT_MEMORY_MIB = 256
@@ -87,26 +86,22 @@ def _view(dom: LibvirtDomain, lv: Libvirt | None = None) -> VmView:
 
 
 def _free_count(root: etree._Element) -> int | None:
-    return len(free_slots(root).free_for_new) if modelled(root) else None
-
-
-def free_slots(root: etree._Element) -> Slots:
-    """The PCI slots of a domain's XML, with those its unplugged vNICs keep."""
-    kept = {n: r.interface for n, r in read_records(root).items() if not r.plugged}
-    return slots_of(root, {n: pci_address(i) for n, i in kept.items() if i is not None})
+    slots = domain_slots(root)
+    return len(slots.free_for_new) if slots is not None else None
 
 
 def ensure_hotplug_slots(lv: Libvirt, dom: LibvirtDomain, wanted: int) -> LibvirtDomain:
     """The VM's definition with at least `wanted` free PCI slots (PCIe root ports) for new
     cards; a running VM gets them at its next start."""
     root = dom.tree(inactive=True)
-    if not modelled(root):
+    slots = domain_slots(root)
+    if slots is None:
         raise InvalidInput(
             f"VM '{dom.name}' is not a q35 (PCIe) machine with root ports only: its hot-plug "
             "slots are its PCI buses' own, which plugboard does not change",
             field="hotplug_slots",
         )
-    missing = wanted - len(free_slots(root).free_for_new)
+    missing = wanted - len(slots.free_for_new)
     if missing <= 0:
         return dom
     devices = root.find("devices")

@@ -64,7 +64,7 @@ def failed(
 ) -> VnicAccount:
     """A request that failed: refused before anything changed (a 4xx error before any step),
     or stopped under way, and then rolled back, timed out, or left for recovery."""
-    attempt = err.attempt
+    attempt: VnicChange | None = err.attempt
     if attempt is None:  # stopped before the executor began it
         outcome, end = ("refused", "nothing changed") if err.status < 500 else ("failed", None)
         what = f"{name or 'new vNIC'} {operation}"

@@ -46,7 +46,7 @@ from plugboard.hosts.registry import HostRegistry
 from plugboard.store import Store
 from plugboard.vnic import Plan, PlanError, Vnic, VnicEdit, plan
 from plugboard.vnic.model import Attachment, vnic_to_json
-from plugboard.vnic.slots import modelled, slots_of
+from plugboard.vnic.slots import domain_slots
 
 REMOVE_TIMEOUT = 60.0
 _REFUSALS: dict[str, type[PlugboardError]] = {
@@ -94,9 +94,7 @@ class LockedVm:
     def plan(self, current: Vnic | None, desired: Vnic | None, **facts: Any) -> Plan:
         """The plan for this VM as it is (its free PCI slots, when it runs); the planner's
         refusals as plugboard's errors."""
-        unplugged = {n: v.pci_address for n, v in self.state.vnics.items() if not v.vnic.plugged}
-        known = self.state.running and modelled(self.state.root)
-        slots = slots_of(self.state.root, unplugged) if known else None
+        slots = domain_slots(self.state.root) if self.state.running else None
         try:
             return plan(current, desired, self.state.running, slots=slots, **facts)
         except PlanError as err:

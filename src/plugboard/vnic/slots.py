@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from plugboard.vnic.xml import interface_of, vnic_name
+from plugboard.vnic.metadata import read_records
+from plugboard.vnic.xml import interface_of, pci_address, vnic_name
 
 
 @dataclass(frozen=True)
@@ -107,3 +108,12 @@ def _name(device: etree._Element) -> str:
     tag = str(device.tag)
     kind = device.get("type") or device.get("model")
     return f"{tag} ({kind})" if kind and tag == "controller" else tag
+
+
+def domain_slots(root: etree._Element) -> Slots | None:
+    """The slots of the domain `root`, with those its unplugged vNICs keep (from plugboard's
+    records in its metadata); None when plugboard does not know them (see `modelled`)."""
+    if not modelled(root):
+        return None
+    kept = {n: r.interface for n, r in read_records(root).items() if not r.plugged}
+    return slots_of(root, {n: pci_address(i) for n, i in kept.items() if i is not None})
