@@ -13,8 +13,8 @@ import os
 import signal
 import threading
 
-from plugboard.api.serve import run
 from plugboard.engine.executor import watch_steps
+from plugboard.service import run
 from plugboard.settings import Settings
 
 

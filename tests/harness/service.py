@@ -17,8 +17,8 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from plugboard.api import create_app
 from plugboard.api.serve import uvicorn_limits
+from plugboard.service import create_app
 from plugboard.settings import Settings
 from tests.harness.ports import free_port
 

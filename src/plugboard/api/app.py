@@ -11,7 +11,7 @@ from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from plugboard import __version__, web
+from plugboard import __version__
 from plugboard.api import problems
 from plugboard.api.deps import API_PREFIX as PREFIX
 from plugboard.api.deps import Services
@@ -86,7 +86,6 @@ def create_app(settings: Settings | None = None, connector: Connector | None = N
     for module in (health, hosts, networks, interfaces, vms, templates, tokens, events):
         app.include_router(module.router, prefix=PREFIX)
     app.include_router(macpool.router, prefix=PREFIX)
-    web.install(app)  # the pages at /, after the API: /api/v1 stays the API's
 
     app.add_middleware(BoundedBodies, services=svc)
     app.add_middleware(AuditChanges, services=svc)  # the outer: it sees BoundedBodies' refusals

@@ -1,17 +1,13 @@
-"""Running the service under uvicorn."""
+"""uvicorn's settings for the service: its limits, and a deadline for request headers."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Any
 
 import h11
-import typer
-import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from plugboard.api.app import create_app
 from plugboard.api.limits import MAX_HEADER_BYTES
 from plugboard.settings import Settings
 
@@ -67,18 +63,3 @@ def uvicorn_limits(settings: Settings) -> dict[str, Any]:
         "backlog": 128,
         "timeout_graceful_shutdown": 10,
     }
-
-
-def run(settings: Settings) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    typer.echo("plugboard service:")
-    for name, value in settings.describe().items():
-        typer.echo(f"  {name:22} {value}")
-    app = create_app(settings)
-    settings.url_file.write_text(settings.api_url + "\n")
-    typer.echo(f"  {'token file':22} {settings.token_file}")
-    typer.echo(f"  {'API':22} {settings.api_url}/api/v1 (docs: /api/v1/docs)")
-    try:
-        uvicorn.run(app, **uvicorn_limits(settings), log_level="info")
-    finally:
-        app.state.services.close()

@@ -24,7 +24,7 @@ def serve(
 ) -> None:
     """Run the plugboard service (REST API) in the foreground."""
     # The service's imports (FastAPI, SQLAlchemy, ...) would only slow the client commands.
-    from plugboard.api.serve import run  # noqa: PLC0415
+    from plugboard.service import run  # noqa: PLC0415
 
     overrides: dict[str, Any] = {"listen_host": listen_host, "listen_port": listen_port}
     run(Settings(**{k: v for k, v in overrides.items() if v is not None}))
