@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.harness import TestHost
+from tests.e2e.guests import Booted, boot
+from tests.harness import GuestFactory, NetworkFactory, TestHost
 from tests.harness.service import Service
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package (scripts/install-deps --test)
@@ -34,6 +35,12 @@ def served(services, testhost: TestHost) -> Service:
     )
     assert created.status_code == 201, created.text
     return service
+
+
+@pytest.fixture
+def booted(networks: NetworkFactory, guests: GuestFactory) -> Booted:
+    """A persistent guest on one of two networks, with its address (tests/e2e/guests.py)."""
+    return boot(networks, guests)
 
 
 def origin(service: Service) -> str:

@@ -3,61 +3,13 @@ plan first and applied with If-Match, and the page following changes made elsewh
 served plugboard and a real test host with a booted guest."""
 
 import re
-from dataclasses import dataclass
 
-import pytest
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.conftest import assert_local, screenshot, sign_in
-from tests.harness import Guest, GuestFactory, NetworkFactory, TestNetwork
+from tests.e2e.conftest import assert_local, origin, screenshot, sign_in
+from tests.e2e.guests import Booted, card_of, link_of, network_of, slot_of
+from tests.harness import GuestFactory, NetworkFactory
 from tests.harness.service import Service
-
-NIC = "ua-nic1"
-
-
-def slot_of(guest: Guest) -> str:
-    """The card's PCI address in libvirt's live XML, as lspci -D writes it."""
-    address = guest.interface_xml(NIC).find("address")
-    assert address is not None
-    parts = (int(address.get(k, "0"), 16) for k in ("domain", "bus", "slot", "function"))
-    domain, bus, slot, function = parts
-    return f"{domain:04x}:{bus:02x}:{slot:02x}.{function:x}"
-
-
-def link_of(guest: Guest) -> str:
-    link = guest.interface_xml(NIC).find("link")
-    return "up" if link is None else link.get("state", "up")
-
-
-def network_of(guest: Guest) -> str | None:
-    source = guest.interface_xml(NIC).find("source")
-    return None if source is None else source.get("network")
-
-
-@dataclass
-class Booted:
-    lab: TestNetwork
-    other: TestNetwork
-    guest: Guest
-    mac: str
-    ip: str
-    slot: str
-
-
-@pytest.fixture
-def booted(networks: NetworkFactory, guests: GuestFactory) -> Booted:
-    """A persistent guest on one of two networks, with its address."""
-    lab = networks.create("nat", persistent=True)
-    other = networks.create("nat", persistent=True)
-    guest = guests.boot(lab.name, persistent=True)
-    mac = guest.macs()[0]
-    address = guest.wait_for_address(mac, lab.subnet)
-    return Booted(lab, other, guest, mac, str(address.ip), slot_of(guest))
-
-
-def card_of(page: Page, b: Booted) -> Locator:
-    page.goto(f"/hosts/th/vms/{b.guest.name}")
-    return page.get_by_role("article", name="vNIC nic1")
 
 
 def test_the_vms_table_and_a_vm_page_with_its_card(admin: Page, served: Service, booted: Booted):
@@ -187,3 +139,34 @@ def test_delete_is_refused_while_running_then_forced(
     page.get_by_role("button", name=f"Delete {guest.name}").click()
     expect(page.get_by_role("table", name="VMs")).not_to_contain_text(guest.name)
     assert guest.name not in [d["name"] for d in served.get("/hosts/th/vms").json()]
+
+
+def test_the_vm_page_reads_at_400px_and_works_from_the_keyboard(
+    browser: Browser, served: Service, booted: Booted
+):
+    b = booted
+    context = browser.new_context(base_url=origin(served), viewport={"width": 400, "height": 800})
+    try:
+        page = context.new_page()
+        sign_in(page, served.token)
+        card = card_of(page, b)
+        expect(card.locator(".mac")).to_have_text(b.mac)
+        # Nothing runs off the side: the page is as wide as the screen, the sections a bar.
+        assert page.evaluate("document.documentElement.scrollWidth") <= 400
+        box = card.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 400
+        sections = page.get_by_role("navigation", name="Sections")
+        expect(sections.get_by_role("link", name="VMs")).to_be_visible()
+        screenshot(page, "vm-400px")
+
+        # From the keyboard alone: focus the toggle, Enter shows the plan, Enter applies.
+        card.get_by_role("button", name="Link down nic1").focus()
+        page.keyboard.press("Enter")
+        apply = page.get_by_role("button", name="Apply to nic1")
+        expect(apply).to_be_visible()
+        apply.focus()
+        page.keyboard.press("Enter")
+        expect(card.locator(".badge", has_text="link down")).to_be_visible()
+        assert link_of(b.guest) == "down"
+    finally:
+        context.close()

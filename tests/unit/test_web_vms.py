@@ -1,18 +1,28 @@
 """The web UI's VM pages, their pure parts: the card forms read into the API's PATCH body,
-and the live pages' fan-out of the hosts' events."""
+"Add a vNIC" and the new VM form into its POST bodies, and the live pages' fan-out of the
+hosts' events."""
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from pydantic import ValidationError
 
+from plugboard.api.vm_schemas import VmCreate, VnicCreate
 from plugboard.engine.vm_state import VnicState
 from plugboard.errors import InvalidInput
 from plugboard.hosts.model import HostEvent
 from plugboard.vnic import Source, VlanTags, Vnic
 from plugboard.web.core import Form
 from plugboard.web.live import Hub
-from plugboard.web.vnicforms import body_from, changes, choice_of
+from plugboard.web.vnicforms import (
+    Choices,
+    body_from,
+    changes,
+    choice_of,
+    new_vm_body,
+    new_vnic_body,
+)
 
 MAC = "52:54:00:00:00:01"
 
@@ -104,3 +114,48 @@ def test_the_hub_hands_a_vms_events_to_its_open_pages_only():
     with ThreadPoolExecutor(1) as pool:
         got = pool.submit(asyncio.run, run()).result(timeout=30)
     assert got == [["domain-vnic-changed", "host-tick"], ["host-tick"], []]
+
+
+def test_add_a_vnic_reads_into_the_apis_post_body():
+    posted = Form({"source": "bridge:br0", "mac": "", "model": "e1000", "plugged": "on"})
+    body = new_vnic_body(posted)
+    assert body == {
+        "source": {"type": "bridge", "bridge": "br0"},
+        "model": "e1000",
+        "plugged": True,
+        "linked": False,  # an unticked checkbox is not sent at all
+    }
+    VnicCreate.model_validate(body)
+    named = new_vnic_body(Form({"source": "none", "name": "uplink", "mac": "52:54:00:AA:00:01"}))
+    assert named["source"] is None and named["name"] == "uplink"
+    assert named["mac"] == "52:54:00:aa:00:01"
+    with pytest.raises(ValidationError, match="name"):
+        VnicCreate.model_validate(new_vnic_body(Form({"source": "none", "name": "bad name!"})))
+
+
+def test_the_new_vm_form_reads_into_the_apis_post_body():
+    posted = Form(
+        {"name": "web1", "template": "", "memory_mib": "192", "vcpus": "", "kernel": "/k",
+         "initrd": "/i", "cmdline": "", "disk": "", "source": "network:lab", "mac": "",
+         "model": "virtio", "start": "on"}
+    )  # fmt: skip
+    body = new_vm_body(posted)
+    assert body == {
+        "name": "web1",
+        "memory_mib": "192",
+        "boot": {"kernel": "/k", "initrd": "/i"},
+        "nics": [{"source": {"type": "network", "network": "lab"}, "model": "virtio"}],
+    }
+    assert VmCreate.model_validate(body).memory_mib == 192
+    # From a template, with no vNIC of its own; bad numbers get the API's own words.
+    assert new_vm_body(Form({"name": "w2", "template": "small", "source": "none"})) == {
+        "name": "w2",
+        "template": "small",
+    }
+    with pytest.raises(ValidationError, match="valid integer"):
+        VmCreate.model_validate(new_vm_body(Form({"name": "w3", "template": "t", "vcpus": "x"})))
+
+
+def test_add_a_vnic_starts_on_the_first_network():
+    assert Choices(["lab", "other"], [], [], []).new_vnic["source"] == "network:lab"
+    assert Choices([], ["br0"], [], []).new_vnic["source"] == "none"

@@ -1,12 +1,19 @@
 """Live pages: one subscriber on the hosts' event feed (registered once, when the web UI is
 installed) fans each domain event out to the browsers that have the VM's page open, as
-Server-Sent Events; the page then re-fetches its live part (static/live.js)."""
+Server-Sent Events; the page then re-fetches its live part (static/live.js).
+
+Some changes made behind plugboard's back raise no libvirt event at all: `virsh
+domif-setlink` and `virsh update-device` change a running card without one. So each open
+page's stream also looks at its VM once a second (one read of the live XML on the host's
+threads) and tells the page when that changed."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import threading
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -14,13 +21,16 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from plugboard.api.schemas import Name
+from plugboard.errors import PlugboardError
 from plugboard.hosts.adapter import Libvirt
+from plugboard.hosts.connection import HostConnection
 from plugboard.hosts.model import HostEvent
 from plugboard.web.core import WebRoute, Who
 
 router = APIRouter(prefix="/hosts/{host}/vms/{vm}", route_class=WebRoute)
 KEEP_ALIVE = 15.0  # seconds between comments on a quiet stream (proxies close idle ones)
 BACKLOG = 8  # events waiting for a slow browser; more are dropped (one re-fetch reads all)
+LOOK = 1.0  # seconds between looks at an open page's VM (for changes libvirt announces not)
 
 
 @dataclass(eq=False)
@@ -78,22 +88,50 @@ def hub_of(request: Request) -> Hub:
     return hub
 
 
+def _fingerprint(lv: Libvirt, vm: str) -> str:
+    """What the page shows of the VM, as a digest of its state and live XML ("" if gone)."""
+    if not lv.has_domain(vm):
+        return ""
+    dom = lv.domain(vm)
+    state, _, _ = dom.info()
+    return hashlib.blake2b(f"{state}\n{dom.xml()}".encode(), digest_size=16).hexdigest()
+
+
+async def look(connection: HostConnection, vm: str) -> str | None:
+    """The VM's fingerprint now; None when the host cannot tell (it is down)."""
+    try:
+        return await connection.acall(lambda lv: _fingerprint(lv, vm), timeout=LOOK * 5)
+    except PlugboardError:
+        return None
+
+
 @router.get("/events", include_in_schema=False)
 async def events(request: Request, who: Who, host: Name, vm: Name) -> StreamingResponse:
     """The VM's changes as Server-Sent Events (`event: changed`), a comment every 15 s."""
-    who.services.registry.get(host)  # 404 for a host that is not there
+    connection = who.services.registry.get(host)  # 404 for a host that is not there
     hub = hub_of(request)
     page = hub.listen(host, vm)
 
     async def stream() -> AsyncIterator[str]:
         try:
             yield "retry: 2000\n\n"
+            seen = await look(connection, vm)
+            quiet_since = time.monotonic()
             while not await request.is_disconnected():
                 try:
-                    what = await asyncio.wait_for(page.queue.get(), KEEP_ALIVE)
+                    what = await asyncio.wait_for(page.queue.get(), LOOK)
                 except TimeoutError:
-                    yield ": keep-alive\n\n"
-                    continue
+                    now = await look(connection, vm)
+                    if now is not None and seen is not None and now != seen:
+                        what = "domain-looked"
+                    else:
+                        seen = now if now is not None else seen
+                        if time.monotonic() - quiet_since >= KEEP_ALIVE:
+                            quiet_since = time.monotonic()
+                            yield ": keep-alive\n\n"
+                        continue
+                seen = await look(connection, vm)  # the page re-fetches what is there now
+                quiet_since = time.monotonic()
                 yield f"event: changed\ndata: {what}\n\n"
         finally:
             hub.leave(page)

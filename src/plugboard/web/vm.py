@@ -1,6 +1,8 @@
 """A VM's page: a card per vNIC, its toggles and edit form. Every change is first shown as
 its plan (the engine's dry run) with Apply and Cancel; Apply sends the change the plan was
-made for, with If-Match set to the ETag the card was rendered with."""
+made for, with If-Match set to the ETag the card was rendered with. A vNIC is added from the
+form under the cards, and removed after a confirmation in its card (refused, with the reason,
+while it is plugged into the running VM)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,13 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from plugboard.api.schemas import Name
-from plugboard.api.vm_schemas import VnicName, VnicUpdate, source_config, vnic_fields_from
+from plugboard.api.vm_schemas import (
+    VnicCreate,
+    VnicName,
+    VnicUpdate,
+    source_config,
+    vnic_fields_from,
+)
 from plugboard.engine import interfaces, networks, vms, vnics
 from plugboard.errors import InvalidInput, PlugboardError
 from plugboard.vnic import VnicEdit
@@ -29,13 +37,21 @@ from plugboard.web.core import (
     see_other,
 )
 from plugboard.web.hosts import host_names
-from plugboard.web.vnicforms import MACVTAP_MODES, MODELS, Choices, body_from, changes, choice_of
+from plugboard.web.vnicforms import (
+    MACVTAP_MODES,
+    MODELS,
+    Choices,
+    body_from,
+    changes,
+    choice_of,
+    new_vnic_body,
+)
 
 router = APIRouter(prefix="/hosts/{host}/vms/{vm}", route_class=WebRoute)
 INTERFACE_TYPES = ("nic", "bond", "vlan", "bridge", "ovs-bridge")
 
 
-def _choices(who: Viewer, host: str) -> Choices | None:
+def choices_for(who: Viewer, host: str) -> Choices | None:
     """The Network select's options (for a token that may change things)."""
     if not who.can_change:
         return None
@@ -64,7 +80,7 @@ def _live(
     template = "_vm_live.html" if partial else "vm.html"
     return render(
         request, template, status, who=who, host=host, hosts=host_names(who), section="vms",
-        vm=view, choices=_choices(who, host), choice_of=choice_of, source_config=source_config,
+        vm=view, choices=choices_for(who, host), choice_of=choice_of, source_config=source_config,
         models=MODELS, macvtap_modes=MACVTAP_MODES, **context,
     )  # fmt: skip
 
@@ -151,3 +167,52 @@ def apply(
     if not is_htmx(request):
         return see_other(f"/hosts/{host}/vms/{vm}", request)
     return _live(request, who, host, vm, for_nic=nic, applied=change)
+
+
+NEW = "new"  # the "Add a vNIC" form's place for a problem (for_nic)
+
+
+@router.post("/nics", include_in_schema=False)
+def add(request: Request, who: Who, host: Name, vm: Name, posted: FormDep) -> Response:
+    """Add a vNIC as the API's POST .../nics does: hot-plugged when the VM runs and it is
+    plugged; a refusal is shown in the form, with what was typed, and nothing is added."""
+    connection = who.services.registry.get(host)
+    try:
+        check_change(request, who, posted)
+        body = VnicCreate.model_validate(new_vnic_body(posted))
+        target = f"hosts/{host}/vms/{vm}/nics"
+        with audited(who, "POST /hosts/{host}/vms/{vm}/nics", target):
+            change = vnics.add_vnic(
+                connection, who.services.registry, who.services.store, vm,
+                vnic_fields_from(body, only_set=False),
+                hotunplug_timeout=who.services.settings.hotunplug_timeout,
+            )  # fmt: skip
+    except (PlugboardError, ValidationError) as err:
+        return _failed(request, who, host, vm, NEW, err, dict(posted))
+    if not is_htmx(request):
+        return see_other(f"/hosts/{host}/vms/{vm}", request)
+    assert change.vnic is not None
+    return _live(request, who, host, vm, for_nic=change.vnic.vnic.name, added=change)
+
+
+@router.post("/nics/{nic}/remove", include_in_schema=False)
+def remove(
+    request: Request, who: Who, host: Name, vm: Name, nic: VnicName, posted: FormDep
+) -> Response:
+    """First the confirmation in the card; confirmed, the removal (If-Match: the card's
+    ETag, so a card changed meanwhile is not removed unseen)."""
+    connection = who.services.registry.get(host)
+    etag = posted.text("etag")
+    try:
+        check_change(request, who, posted)
+        if posted.get("confirmed") != "yes":
+            vnics.get_vnic(connection, who.services.store, vm, nic)  # 404 for a missing one
+            return _live(request, who, host, vm, for_nic=nic, confirm_remove=True, etag=etag)
+        target = f"hosts/{host}/vms/{vm}/nics/{nic}"
+        with audited(who, "DELETE /hosts/{host}/vms/{vm}/nics/{nic}", target):
+            vnics.remove_vnic(connection, who.services.store, vm, nic, if_match=etag or None)
+    except PlugboardError as err:
+        return _failed(request, who, host, vm, nic, err, None)
+    if not is_htmx(request):
+        return see_other(f"/hosts/{host}/vms/{vm}", request)
+    return _live(request, who, host, vm, removed=nic)

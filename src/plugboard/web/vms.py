@@ -1,5 +1,6 @@
-"""A host's VMs: the table (state, vNICs, addresses, free PCI slots) and its actions (start,
-ACPI shutdown, power off, delete behind a confirmation page)."""
+"""A host's VMs: the table (state, vNICs, addresses, free PCI slots), its actions (start,
+ACPI shutdown, power off, delete behind a confirmation page) and the new VM form (from a
+template or a boot of its own, with a first vNIC, started at once or not)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
 
 from plugboard.api.schemas import Name
-from plugboard.engine import vms
-from plugboard.errors import InvalidInput, PlugboardError
+from plugboard.api.vm_schemas import VmCreate
+from plugboard.engine import templates, vms
+from plugboard.errors import PlugboardError
 from plugboard.web.core import (
     FormDep,
     Problem,
@@ -25,6 +28,8 @@ from plugboard.web.core import (
     see_other,
 )
 from plugboard.web.hosts import host_names
+from plugboard.web.vm import choices_for
+from plugboard.web.vnicforms import MACVTAP_MODES, MODELS, new_vm_body
 
 router = APIRouter(prefix="/hosts/{host}", route_class=WebRoute)
 
@@ -98,15 +103,66 @@ ACTIONS = {
 }
 
 
-@router.post("/vms/{vm}/{action}", include_in_schema=False)
-def act(request: Request, who: Who, host: Name, vm: Name, action: str, posted: FormDep) -> Response:
+def _act(action: str) -> Any:
+    route, use_case = ACTIONS[action]
+
+    def act(request: Request, who: Who, host: Name, vm: Name, posted: FormDep) -> Response:
+        try:
+            check_change(request, who, posted)
+            with audited(who, route, f"hosts/{host}/vms/{vm}"):
+                use_case(who.services.registry.get(host), who.services.store, vm)
+        except PlugboardError as err:
+            return _table(request, who, host, err.status, problem=Problem.of(err), problem_for=vm)
+        return _table(request, who, host)
+
+    return act
+
+
+# One route per action (a catch-all /vms/{vm}/{action} would also take the VM page's
+# /vms/{vm}/nics).
+for _action in ACTIONS:
+    router.add_api_route(
+        f"/vms/{{vm}}/{_action}", _act(_action), methods=["POST"], include_in_schema=False
+    )
+
+
+# --- create ----------------------------------------------------------------------------------
+def _new(
+    request: Request, who: Viewer, host: str, status: int = 200, **context: Any
+) -> HTMLResponse:
+    with who.services.store.session() as db:
+        names = [t.name for t in templates.list_templates(db)]
+    choices = choices_for(who, host)
+    asked = context.pop("asked", None)
+    return render(
+        request, "vm_new.html", status, who=who, host=host, hosts=host_names(who),
+        section="vms", templates=names, choices=choices, models=MODELS,
+        macvtap_modes=MACVTAP_MODES, asked=asked or (choices.new_vnic if choices else {}),
+        first=asked is None, **context,
+    )  # fmt: skip
+
+
+@router.get("/new-vm", response_class=HTMLResponse, include_in_schema=False)
+def new_form(request: Request, who: Who, host: Name) -> HTMLResponse:
+    return _new(request, who, host)
+
+
+@router.post("/new-vm", include_in_schema=False)
+def create(request: Request, who: Who, host: Name, posted: FormDep) -> Response:
+    """The API's POST /hosts/{host}/vms (?start=true when "Start it" is ticked): nothing
+    half-made stays behind a refusal, which is shown in the form with what was typed."""
     try:
         check_change(request, who, posted)
-        if action not in ACTIONS:
-            raise InvalidInput(f"'{action}' is not one of {', '.join(sorted(ACTIONS))}")
-        route, use_case = ACTIONS[action]
-        with audited(who, route, f"hosts/{host}/vms/{vm}"):
-            use_case(who.services.registry.get(host), who.services.store, vm)
+        body = VmCreate.model_validate(new_vm_body(posted))
+        svc = who.services
+        target = f"hosts/{host}/vms/{body.name}"
+        with audited(who, "POST /hosts/{host}/vms", target), svc.store.session() as db:
+            vms.create_vm(
+                db, svc.store, svc.registry, svc.registry.get(host), body.request(),
+                start=posted.get("start") == "on",
+            )  # fmt: skip
     except PlugboardError as err:
-        return _table(request, who, host, err.status, problem=Problem.of(err), problem_for=vm)
-    return _table(request, who, host)
+        return _new(request, who, host, err.status, problem=Problem.of(err), asked=dict(posted))
+    except ValidationError as err:
+        return _new(request, who, host, 422, problem=Problem.invalid(err), asked=dict(posted))
+    return see_other(f"/hosts/{host}/vms/{body.name}", request)

@@ -1,6 +1,7 @@
 """A vNIC card's forms, turned into the API's PATCH body (VnicUpdate): the toggles send one
 field, the edit form its Network select (with a macvtap mode or Open vSwitch VLANs), MAC and
-model; only what differs from the card is sent. The body is then read as the API reads it, so
+model; only what differs from the card is sent. "Add a vNIC" and the new VM form are turned
+into the API's POST bodies (VnicCreate, VmCreate). The body is then read as the API reads it, so
 the page and the API refuse the same input in the same words."""
 
 from __future__ import annotations
@@ -17,7 +18,16 @@ from plugboard.vnic.model import DEFAULT_MACVTAP_MODE, MODELS, Vnic
 from plugboard.web.core import Form
 
 NO_NETWORK = "none"
-__all__ = ["MACVTAP_MODES", "MODELS", "Choices", "body_from", "changes", "choice_of"]
+__all__ = [
+    "MACVTAP_MODES",
+    "MODELS",
+    "Choices",
+    "body_from",
+    "changes",
+    "choice_of",
+    "new_vm_body",
+    "new_vnic_body",
+]
 
 
 @dataclass
@@ -29,6 +39,12 @@ class Choices:
     macvtap_devs: list[str]
     ovs_bridges: list[str]
     cannot_list: str | None = None  # why the host's interfaces are missing, if they are
+
+    @property
+    def new_vnic(self) -> dict[str, Any]:
+        """The "Add a vNIC" form's values at first: the first network, virtio."""
+        first = f"network:{self.networks[0]}" if self.networks else NO_NETWORK
+        return {"source": first, "model": "virtio", "macvtap_mode": DEFAULT_MACVTAP_MODE}
 
     @classmethod
     def of(cls, networks: list[str], listing: Listing | None, why: str | None) -> Choices:
@@ -74,6 +90,42 @@ def body_from(posted: Form, card: VnicState) -> dict[str, Any]:
         model = posted.text("model")
         if model != card.vnic.model:
             body["model"] = model or None
+    return body
+
+
+def wiring(posted: Form) -> dict[str, Any]:
+    """A new vNIC's Network select, MAC (left empty: the pool's next) and model."""
+    body: dict[str, Any] = {"source": _source(posted)}
+    if posted.text("mac"):
+        body["mac"] = posted.text("mac").lower()
+    if posted.text("model"):
+        body["model"] = posted.text("model")
+    return body
+
+
+def new_vnic_body(posted: Form) -> dict[str, Any]:
+    """The POST body of the "Add a vNIC" form (VnicCreate): its wiring, a name (left empty:
+    the next nicN), plugged and linked."""
+    body = wiring(posted)
+    body |= {"plugged": posted.get("plugged") == "on", "linked": posted.get("linked") == "on"}
+    if posted.text("name"):
+        body["name"] = posted.text("name")
+    return body
+
+
+def new_vm_body(posted: Form) -> dict[str, Any]:
+    """The POST body of the new VM form (VmCreate): name, template, size, boot and a first
+    vNIC (none when its Network is "No vNIC"); what is left empty is the template's or the
+    default."""
+    body: dict[str, Any] = {"name": posted.text("name")}
+    for field in ("template", "memory_mib", "vcpus", "hotplug_slots"):
+        if posted.text(field):
+            body[field] = posted.text(field)
+    boot = {k: posted.text(k) for k in ("kernel", "initrd", "cmdline", "disk") if posted.text(k)}
+    if boot:
+        body["boot"] = boot
+    if posted.text("source") not in ("", NO_NETWORK):
+        body["nics"] = [wiring(posted)]
     return body
 
 
