@@ -36,6 +36,16 @@ def apply_plan(page: Page, nic: str, *shows: str) -> None:
     expect(plan).to_have_count(0)
 
 
+# Counts the live re-fetches (set off by the VM's events) swapped into the page.
+COUNT_LIVE_SWAPS = """() => {
+  window.liveSwaps = 0;
+  document.body.addEventListener("htmx:afterSwap", (evt) => {
+    const cause = evt.detail.requestConfig && evt.detail.requestConfig.triggeringEvent;
+    if (cause && cause.type === "vm-changed") window.liveSwaps += 1;
+  });
+}"""
+
+
 def guest_slot(guest: Guest, mac: str) -> str | None:
     nic = guest.nic_by_mac(mac)
     return nic.pci_address if nic else None
@@ -165,10 +175,14 @@ def test_add_a_vnic_then_remove_it_once_unplugged(admin: Page, served: Service, 
     expect(page.locator("#problem-new")).to_contain_text("MAC_ADDRESS_INVALID")
     assert guest.macs() == [b.mac]  # nothing added
     page.get_by_label("MAC of the new vNIC").fill("")
+    page.evaluate(COUNT_LIVE_SWAPS)
     page.get_by_role("button", name="Add the vNIC").click()
 
     card2 = page.get_by_role("article", name="vNIC nic2")
     expect(card2.locator(".badge", has_text="plugged")).to_be_visible()
+    # The page's word of it outlives the re-fetch the change itself sets off.
+    page.wait_for_function("window.liveSwaps > 0")
+    expect(card2.get_by_role("status")).to_contain_text("Added nic2 and plugged into the running")
     mac2 = card2.locator(".mac").inner_text()
     assert guest.macs() == [b.mac, mac2]
     guest.wait_for_address(mac2, b.other.subnet, timeout=60)
@@ -187,6 +201,7 @@ def test_add_a_vnic_then_remove_it_once_unplugged(admin: Page, served: Service, 
     assert served.get(f"/hosts/th/vms/{guest.name}/nics/nic2").status_code == 200
     page.get_by_role("button", name="Remove nic2 now").click()
     expect(card2).to_have_count(0)
+    expect(page.get_by_role("status").filter(has_text="Removed nic2")).to_be_visible()
     assert served.get(f"/hosts/th/vms/{guest.name}/nics/nic2").status_code == 404
     assert guest.macs() == [b.mac]
 

@@ -33,6 +33,37 @@
       wait();
     }
   });
+  // What the user's own change said ("Applied: ...", "Added nic2 ...") outlives the re-fetch
+  // that the change itself sets off, for a while: it is put back into its card.
+  var KEEP_NOTES_MS = 15000;
+  var notes = [];
+  document.body.addEventListener("htmx:beforeSwap", function (evt) {
+    var config = evt.detail.requestConfig;
+    var cause = config && config.triggeringEvent;
+    if (!evt.detail.shouldSwap) return;
+    if (!cause || cause.type !== "vm-changed") { notes = []; return; }
+    var now = Date.now();
+    document.querySelectorAll("#vm-live .ok-text[role=status]").forEach(function (el) {
+      var card = el.closest("article[id]");
+      var at = Number(el.getAttribute("data-at")) || now;
+      if (now - at < KEEP_NOTES_MS) notes.push({ card: card ? card.id : null, at: at, node: el.cloneNode(true) });
+    });
+  });
+  document.body.addEventListener("htmx:afterSwap", function () {
+    var kept = notes;
+    notes = [];
+    kept.forEach(function (note) {
+      note.node.setAttribute("data-at", String(note.at));
+      var card = note.card ? document.getElementById(note.card) : null;
+      var facts = card ? card.querySelector(".vnic-facts") : null;
+      if (facts && !card.querySelector(".ok-text[role=status]")) facts.after(note.node);
+      else if (!note.card && !document.querySelector("#vm-live > .ok-text[role=status]")) {
+        var live = document.getElementById("vm-live");
+        var cards = live && live.querySelector(".cards");
+        if (cards) cards.before(note.node);
+      }
+    });
+  });
   document.body.addEventListener("htmx:afterSettle", function () {
     if (waiting) refresh();
   });
