@@ -41,7 +41,7 @@ COUNT_LIVE_SWAPS = """() => {
   window.liveSwaps = 0;
   document.body.addEventListener("htmx:afterSwap", (evt) => {
     const cause = evt.detail.requestConfig && evt.detail.requestConfig.triggeringEvent;
-    if (cause && cause.type === "vm-changed") window.liveSwaps += 1;
+    if (cause && cause.type === "live-changed") window.liveSwaps += 1;
   });
 }"""
 

@@ -91,29 +91,36 @@ def test_a_plan_says_what_it_changes():
     ]
 
 
-def test_the_hub_hands_a_vms_events_to_its_open_pages_only():
+def test_the_hub_hands_each_event_to_the_open_pages_that_show_it():
     async def run() -> list[list[str]]:
         hub = Hub()
-        mine, other_vm, other_host = (
-            hub.listen("h", "vm1"),
-            hub.listen("h", "vm2"),
-            hub.listen("g", "vm1"),
+        pages = (
+            hub.listen("h", "vm", "vm1"),
+            hub.listen("h", "vm", "vm2"),
+            hub.listen("g", "vm", "vm1"),
+            hub.listen("h", "network", "lab"),
+            hub.listen("h", "network", "other"),
+            hub.listen("h", "networks"),
         )
         hub(HostEvent("h", "domain", "vm1", "vnic-changed"), None)  # type: ignore[arg-type]
+        hub(HostEvent("h", "network", "lab", "stopped"), None)  # type: ignore[arg-type]
         hub(HostEvent("h", "host", "h", "tick"), None)  # type: ignore[arg-type]
         await asyncio.sleep(0)
-        got = [
-            [q.queue.get_nowait() for _ in range(q.queue.qsize())]
-            for q in (mine, other_vm, other_host)
-        ]
-        hub.leave(mine)
-        assert len(hub) == 2
+        got = [[q.queue.get_nowait() for _ in range(q.queue.qsize())] for q in pages]
+        hub.leave(pages[0])
+        assert len(hub) == 5
         return got
 
     # On a thread of its own: another suite's browser may hold this thread's event loop.
     with ThreadPoolExecutor(1) as pool:
         got = pool.submit(asyncio.run, run()).result(timeout=30)
-    assert got == [["domain-vnic-changed", "host-tick"], ["host-tick"], []]
+    vm1, vm2, elsewhere, lab, other, table = got
+    assert vm1 == ["domain-vnic-changed", "network-stopped", "host-tick"]
+    assert vm2 == ["network-stopped", "host-tick"]  # a card's connection may be on it
+    assert elsewhere == []  # another host
+    assert lab == ["domain-vnic-changed", "network-stopped", "host-tick"]
+    assert other == ["domain-vnic-changed", "host-tick"]  # a VM's card may be on it
+    assert table == ["domain-vnic-changed", "network-stopped", "host-tick"]
 
 
 def test_add_a_vnic_reads_into_the_apis_post_body():

@@ -1,8 +1,9 @@
-// A live page: it follows its Server-Sent Events (the host's events about this VM) and, on
-// each, tells htmx to re-fetch the live part (`vm-changed`, see _vm_live.html). While a plan
-// or a problem is shown, a form is being edited or a request is under way, the re-fetch
-// waits (the page says so): it would throw away what the user is doing. EventSource
-// reconnects by itself.
+// A live page (a VM's, a network's, a host's networks): it follows its Server-Sent Events
+// (the host's events about what the page shows) and, on each, tells htmx to re-fetch the
+// live parts (the elements with hx-trigger="live-changed from:body"). While a plan or a
+// problem is shown, a form is being edited or a request is under way, the re-fetch waits
+// (the page says so): it would throw away what the user is doing. EventSource reconnects by
+// itself.
 (function () {
   "use strict";
   var holder = document.querySelector("[data-live]");
@@ -12,23 +13,23 @@
 
   // What the user is doing on the page: a plan or a problem shown, an edit form open.
   function engaged() {
-    return document.querySelector("#vm-live .plan, #vm-live .problem, #vm-live details[open]") !== null;
+    return holder.querySelector(".plan, .problem, details[open]") !== null;
   }
   function wait() {
     waiting = true;
-    if (note) { note.hidden = false; note.textContent = "The VM changed meanwhile: the cards follow once you are done here."; }
+    if (note) { note.hidden = false; note.textContent = "This changed meanwhile: the page follows once you are done here."; }
   }
   function refresh() {
     if (engaged() || document.querySelector(".htmx-request") !== null) return wait();
     waiting = false;
     if (note) note.hidden = true;
-    document.body.dispatchEvent(new CustomEvent("vm-changed"));
+    document.body.dispatchEvent(new CustomEvent("live-changed"));
   }
   // The user may have opened a form while the re-fetch was on its way: it is not swapped in.
   document.body.addEventListener("htmx:beforeSwap", function (evt) {
     var config = evt.detail.requestConfig;
     var cause = config && config.triggeringEvent;
-    if (cause && cause.type === "vm-changed" && engaged()) {
+    if (cause && cause.type === "live-changed" && engaged()) {
       evt.detail.shouldSwap = false;
       wait();
     }
@@ -41,7 +42,7 @@
     var config = evt.detail.requestConfig;
     var cause = config && config.triggeringEvent;
     if (!evt.detail.shouldSwap) return;
-    if (!cause || cause.type !== "vm-changed") { notes = []; return; }
+    if (!cause || cause.type !== "live-changed") { notes = []; return; }
     var now = Date.now();
     document.querySelectorAll("#vm-live .ok-text[role=status]").forEach(function (el) {
       var card = el.closest("article[id]");
