@@ -7,7 +7,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
 from plugboard.api.schemas import EventQuery
@@ -28,9 +28,13 @@ def page_url(asked: dict[str, str], offset: int) -> str:
     return "/events" + (f"?{urlencode(query)}" if query else "")
 
 
-@router.get("/events", response_class=HTMLResponse, include_in_schema=False)
-def events_page(request: Request, who: Who) -> HTMLResponse:
+@router.get("/events", include_in_schema=False)
+def events_page(request: Request, who: Who) -> Response:
     asked = {k: v.strip() for k, v in request.query_params.items() if k in (*FILTERS, "offset")}
+    if any(not v for v in request.query_params.values()):
+        # The filter form sends its empty fields too: the same page under its short URL.
+        start = asked.get("offset", "")
+        return RedirectResponse(page_url(asked, int(start) if start.isdigit() else 0), 303)
     problem, page = None, None
     try:
         query = EventQuery.model_validate(
