@@ -81,7 +81,7 @@ def test_an_audit_log_from_0005_keeps_its_events_and_takes_data(database_url: st
                      status=200, result="ok", duration_ms=2.0,
                      data={"vnic": "nic1", "plan": [{"kind": "live-update"}]})  # fmt: skip
     with store.session() as db:
-        page = audit.list_events(db, target="hosts/h1", limit=10, offset=0)
+        page = audit.list_events(db, audit.EventFilter(target="hosts/h1"), limit=10, offset=0)
     assert [(e.actor, e.data) for e in page.items] == [
         (revoked, {"vnic": "nic1", "plan": [{"kind": "live-update"}]}),
         ("admin", None),

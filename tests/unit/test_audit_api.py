@@ -77,3 +77,55 @@ def test_durations_are_kept_and_shown_to_a_tenth_of_a_millisecond(services):
     svc.post("/tokens", json={"name": "ci"})
     [made] = events(svc, "tokens/ci")
     assert made["duration_ms"] == round(made["duration_ms"], 1) > 0
+
+
+def _log(store, *events: tuple[str, str, str, int, str]) -> None:
+    with store.session() as db:
+        for actor, action, target, status, result in events:
+            audit.record(db, actor=actor, action=action, target=target, status=status,
+                         result=result, duration_ms=1.0)  # fmt: skip
+
+
+def test_the_log_filtered_by_target_actor_action_and_outcome(services):
+    svc = services.make()
+    store = svc.app.state.services.store
+    _log(
+        store,
+        ("ann", "POST /templates", "templates/web-small", 201, "ok"),
+        ("bob", "PUT /templates/web-small (web)", "templates/web-small", 422, "VALIDATION_ERROR"),
+        ("ann", "DELETE /templates/Web_big", "templates/Web_big", 204, "ok"),
+        ("libvirt", "network started", "hosts/h9/networks/web", 0, "event"),
+    )
+
+    def targets(**params: str) -> list[str]:
+        page = svc.get("/events", params=params | {"limit": 1000}).json()
+        return [f"{e['actor']}:{e['target']}" for e in page["items"] if e["actor"] != "admin"]
+
+    assert targets(target_contains="WEB") == [
+        "libvirt:hosts/h9/networks/web", "ann:templates/Web_big", "bob:templates/web-small",
+        "ann:templates/web-small",
+    ]  # fmt: skip
+    assert targets(target="templates/web") == []  # this target and below: not a prefix of names
+    assert targets(actor="ann") == ["ann:templates/Web_big", "ann:templates/web-small"]
+    assert targets(action="(web)") == ["bob:templates/web-small"]
+    assert targets(action="delete", actor="ann") == ["ann:templates/Web_big"]
+    assert targets(outcome="failed") == ["bob:templates/web-small"]
+    assert targets(outcome="ok", target_contains="small") == ["ann:templates/web-small"]
+    assert targets(target_contains="b_s") == []  # "_" is itself, not LIKE's any character
+    assert targets(target_contains="b_b") == ["ann:templates/Web_big"]
+
+    refused = svc.get("/events", params={"outcome": "maybe"})
+    assert_problem(refused, 422, "VALIDATION_ERROR")
+    assert_problem(svc.get("/events", params={"actor": "a\nb"}), 422, "VALIDATION_ERROR")
+
+
+def test_the_engine_pages_a_filtered_log_newest_first(services):
+    store = services.make().app.state.services.store
+    _log(store, *[("ann", "POST /x", f"x/{n}", 200, "ok") for n in range(7)])
+    only = audit.EventFilter(target="x")
+    with store.session() as db:
+        first = audit.list_events(db, only, limit=5, offset=0)
+        second = audit.list_events(db, only, limit=5, offset=5)
+    assert (first.total, second.total) == (7, 7)
+    assert [e.target for e in first.items] == [f"x/{n}" for n in (6, 5, 4, 3, 2)]
+    assert [e.target for e in second.items] == ["x/1", "x/0"]

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from plugboard.api.text import Body, text_in_schema
+from plugboard.api.text import LINE_REGEX, Body, text_in_schema
 from plugboard.engine import audit, networks
 from plugboard.engine.hosts import URI_REGEX, HostView, check_uri
 from plugboard.engine.roles import Role
@@ -120,8 +120,36 @@ class EventQuery(Body):  # a misspelt filter is an error, not ignored
         pattern=r"^[A-Za-z0-9_.:/-]*$",
         description="e.g. hosts/local (and all below it).",
     )
+    target_contains: str | None = Field(
+        None,
+        max_length=512,
+        pattern=r"^[A-Za-z0-9_.:/-]*$",
+        description="Part of the target, anywhere in it, any case (e.g. templates/web).",
+    )
+    actor: str | None = Field(
+        None,
+        max_length=128,
+        pattern=LINE_REGEX,
+        description="Exactly this actor: a token's name, libvirt or plugboard.",
+    )
+    action: str | None = Field(
+        None,
+        max_length=128,
+        pattern=LINE_REGEX,
+        description="Part of the action, anywhere in it, any case (e.g. DELETE, (web)).",
+    )
+    outcome: audit.Outcome | None = Field(
+        None,
+        description="ok: changes that succeeded; failed: those refused or failed (status 400 "
+        "or more). libvirt's events and plugboard's own notes are neither.",
+    )
     limit: int = Field(100, ge=1, le=1000)
     offset: int = Field(0, ge=0, le=2**31)
+
+    def only(self) -> audit.EventFilter:
+        return audit.EventFilter(
+            **self.model_dump(include={"target", "target_contains", "actor", "action", "outcome"})
+        )
 
 
 class EventOut(BaseModel):

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Literal, cast, get_args
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Select, Table, func, insert, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -102,13 +102,46 @@ def record_host_event(store: Store, event: HostEvent) -> None:
         )
 
 
-def list_events(session: Session, *, target: str | None, limit: int, offset: int) -> EventPage:
-    query = select(Event)
-    if target:
-        # A target and everything below it: "hosts/local" also finds "hosts/local/networks/x".
-        query = query.where(
-            (Event.target == target) | Event.target.startswith(target + "/", autoescape=True)
-        )
+# What the log's `outcome` filter means: ok, a change that succeeded; failed, one refused or
+# failed (a 4xx or 5xx). libvirt's events and plugboard's own notes are neither.
+Outcome = Literal["ok", "failed"]
+OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """Which events to list; each filter given narrows the list (all must hold)."""
+
+    target: str | None = None  # this target and everything below it
+    target_contains: str | None = None  # anywhere in the target, any case
+    actor: str | None = None  # exactly this actor (a token's name, libvirt, plugboard)
+    action: str | None = None  # anywhere in the action (e.g. POST, templates, (web)), any case
+    outcome: Outcome | None = None
+
+    def where(self, query: Select[Event]) -> Select[Event]:
+        if self.target:
+            # A target and everything below it: "hosts/local" also finds
+            # "hosts/local/networks/x".
+            query = query.where(
+                (Event.target == self.target)
+                | Event.target.startswith(self.target + "/", autoescape=True)
+            )
+        if self.target_contains:
+            query = query.where(Event.target.icontains(self.target_contains, autoescape=True))
+        if self.actor:
+            query = query.where(Event.actor == self.actor)
+        if self.action:
+            query = query.where(Event.action.icontains(self.action, autoescape=True))
+        if self.outcome == "ok":
+            query = query.where(Event.result == "ok")
+        elif self.outcome == "failed":
+            query = query.where(Event.status >= 400)
+        return query
+
+
+def list_events(session: Session, only: EventFilter, *, limit: int, offset: int) -> EventPage:
+    """The log, newest first: `limit` events from `offset`, of those `only` lets through."""
+    query = only.where(select(Event))
     total = session.scalar(select(func.count()).select_from(query.subquery()))
     items = session.scalars(query.order_by(Event.id.desc()).limit(limit).offset(offset))
     return EventPage(list(items), total or 0, limit, offset)

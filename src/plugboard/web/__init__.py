@@ -8,7 +8,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from plugboard.web import auth, hosts, live, networks, vm, vms
+from plugboard.web import auth, events, hosts, interfaces, live, networks, vm, vm_templates, vms
 from plugboard.web.sessions import SessionStore
 
 STATIC = Path(__file__).parent / "static"
@@ -20,5 +20,5 @@ def install(app: FastAPI) -> None:
     app.state.web_hub = live.Hub()
     app.state.services.registry.subscribe(app.state.web_hub)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for module in (auth, hosts, networks, vms, live, vm):
+    for module in (auth, hosts, networks, vms, live, vm, interfaces, vm_templates, events):
         app.include_router(module.router)

@@ -34,7 +34,11 @@ templates = Environment(
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "x-csrf-token"
 # A host's pages, in the navigation's order: (path under /hosts/NAME/, label).
-HOST_SECTIONS: list[tuple[str, str]] = [("networks", "Networks"), ("vms", "VMs")]
+HOST_SECTIONS: list[tuple[str, str]] = [
+    ("networks", "Networks"),
+    ("vms", "VMs"),
+    ("interfaces", "Interfaces"),
+]
 
 
 class SignInRequired(Exception):

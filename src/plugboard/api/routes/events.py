@@ -16,5 +16,5 @@ def list_events(
     _: CurrentUser,
     query: Annotated[EventQuery, Query()],
 ) -> EventPageOut:
-    page = audit.list_events(db, target=query.target, limit=query.limit, offset=query.offset)
+    page = audit.list_events(db, query.only(), limit=query.limit, offset=query.offset)
     return EventPageOut.from_page(page)
