@@ -16,7 +16,8 @@ What it prints:
   1. VM page: GET /hosts/th/vms/VM for a running VM with 16 vNICs on one network of a real test
      host (made and started through the API), with a signed-in session's cookie; baseline:
      GET /api/v1/hosts/th/vms/VM (the same VM as JSON; note the page also reads the vNICs'
-     DHCP leases, the host's networks and interfaces for the edit forms, and the hosts).
+     DHCP leases, the host's networks and interfaces for the edit forms' selects, and the
+     hosts). Measured twice: on the test host as it is, and once it has 200 networks too.
   2. Networks page: GET /hosts/td/networks for host `td`, libvirt's test driver
      (test:///default, registered through the API) with 200 networks defined through the API
      (every other one started); baseline GET /api/v1/hosts/td/networks. The same again on the
@@ -29,6 +30,8 @@ What it prints:
      shown, Apply click -> card's badge shows the new link state, and their sum (the user's
      pause between them left out). Baseline: PATCH /api/v1/hosts/th/vms/VM/nics/nic1
      {"linked": false|true} through httpx, timed by the client. Toggles alternate down/up.
+Each page figure shows p50, p95, the largest, and how many requests took 100 ms or more (and
+of the API's); the table ends with the ratio and difference of the p50s to the baseline's.
 The aims (the issue's): pages under 100 ms server time; a toggle within 150 ms of the API call.
 """
 
@@ -100,8 +103,12 @@ class Figure:
     times: list[float]
     base_name: str
     base: list[float]
-    aim: str
-    met: bool | None = None
+
+    @property
+    def met(self) -> str:
+        """The pages' aim, judged on p50 and on p95."""
+        p50, p95 = self.p50 < PAGE_AIM_MS, percentile(self.times, 0.95) < PAGE_AIM_MS
+        return "met" if p50 and p95 else "MISSED p95" if p50 else "MISSED"
 
     @property
     def p50(self) -> float:
@@ -117,7 +124,8 @@ class Figure:
             f"  {self.name}: n={len(self.times)} p50 {self.p50:7.2f} ms  p95 {p95:7.2f} ms"
             f" | {self.base_name}: p50 {self.base_p50:7.2f} ms  p95 {base_p95:7.2f} ms"
             f" | ratio {self.p50 / self.base_p50:5.2f}x  +{self.p50 - self.base_p50:.2f} ms"
-            f" | aim: {self.aim}"
+            f" | max {max(self.times):.0f} ms, {sum(t >= PAGE_AIM_MS for t in self.times)}"
+            f" >= {PAGE_AIM_MS:.0f} ms (API {sum(t >= PAGE_AIM_MS for t in self.base)})"
         )
 
 
@@ -161,15 +169,17 @@ def interleaved(
 
 
 # --- 1. a VM page with 16 vNICs ----------------------------------------------------------------
-def vm_page(
-    service: Service, rest: httpx.Client, web: httpx.Client, host: TestHost, n: int
-) -> Figure:
+VM16 = "pbbench-16"
+
+
+@contextlib.contextmanager
+def vm_with_16_vnics(rest: httpx.Client, host: TestHost) -> Iterator[None]:
+    """A running VM with 16 vNICs on one network, made through the API, deleted at the end."""
     networks = NetworkFactory(host, octet=78)
-    name = "pbbench-16"
     try:
         net = networks.create("nat", persistent=True)
         body = {
-            "name": name,
+            "name": VM16,
             "memory_mib": 160,
             "boot": {"kernel": str(KERNEL), "initrd": str(INITRD), "cmdline": "console=ttyS0"},
             "nics": [{"source": {"type": "network", "network": net.name}}] * VNICS,
@@ -183,21 +193,22 @@ def vm_page(
                 break
             time.sleep(0.5)
         leased = len({lease["mac"] for lease in net.leases()} & macs)
-        print(f"VM {name}: running, {VNICS} vNICs on {net.name}, {leased} of them leased")
-        page = web.get(f"/hosts/th/vms/{name}")
-        assert page.text.count('aria-label="vNIC nic') == VNICS, page.text[:2000]
-        print(f"  the page is {len(page.content) / 1024:.0f} KiB; the API's JSON "
-              f"{len(rest.get(f'/hosts/th/vms/{name}').content) / 1024:.0f} KiB")  # fmt: skip
-        pages, bases = interleaved(
-            lambda: web.get(f"/hosts/th/vms/{name}"), lambda: rest.get(f"/hosts/th/vms/{name}"), n
-        )
+        print(f"VM {VM16}: running, {VNICS} vNICs on {net.name}, {leased} of them leased")
+        yield
     finally:
         with contextlib.suppress(httpx.HTTPError):
-            rest.delete(f"/hosts/th/vms/{name}?force=true")
+            rest.delete(f"/hosts/th/vms/{VM16}?force=true")
         networks.cleanup()
-    figure = Figure(f"VM page, {VNICS} vNICs (running)", pages, "API GET VM", bases, "< 100 ms")
-    figure.met = percentile(pages, 0.95) < PAGE_AIM_MS
-    return figure
+
+
+def vm_page(rest: httpx.Client, web: httpx.Client, title: str, n: int) -> Figure:
+    path = f"/hosts/th/vms/{VM16}"
+    page = web.get(path)
+    assert page.text.count('aria-label="vNIC nic') == VNICS, page.text[:2000]
+    print(f"  {title}: the page is {len(page.content) / 1024:.0f} KiB, the API's JSON "
+          f"{len(rest.get(path).content) / 1024:.0f} KiB")  # fmt: skip
+    pages, bases = interleaved(lambda: web.get(path), lambda: rest.get(path), n)
+    return Figure(title, pages, "API GET VM", bases)
 
 
 # --- 2. a networks page with 200 networks --------------------------------------------------------
@@ -244,9 +255,7 @@ def networks_page(rest: httpx.Client, web: httpx.Client, host: str, title: str, 
     pages, bases = interleaved(
         lambda: web.get(f"/hosts/{host}/networks"), lambda: rest.get(f"/hosts/{host}/networks"), n
     )
-    figure = Figure(title, pages, "API GET networks", bases, "< 100 ms")
-    figure.met = percentile(pages, 0.95) < PAGE_AIM_MS
-    return figure
+    return Figure(title, pages, "API GET networks", bases)
 
 
 # --- 3. a link toggle in Chromium -----------------------------------------------------------------
@@ -389,17 +398,18 @@ def main() -> None:
                 added = rest.post("/hosts", json={"name": name, "uri": uri, "domain_type": "qemu"})
                 assert added.status_code == 201, added.text
             figures: list[Figure] = []
-
-            print("\n2. networks pages")
+            print("\nnetworks pages, test driver")
             with many_networks(rest, "td", lambda i: i % 2 == 0):
                 figures.append(networks_page(rest, web, "td", "networks page, 200 (test driver)",
                                              args.requests))  # fmt: skip
-            with many_networks(rest, "th", lambda i: False):
-                figures.append(networks_page(rest, web, "th", "networks page, 200 (test host)",
-                                             args.requests))  # fmt: skip
-
-            print("\n1. a VM page")
-            figures.insert(0, vm_page(service, rest, web, host, args.requests))
+            print("\nthe VM page; then the test host gets 200 networks")
+            with vm_with_16_vnics(rest, host):
+                figures.insert(0, vm_page(rest, web, "VM page, 16 vNICs", args.requests))
+                with many_networks(rest, "th", lambda i: False):
+                    figures.append(networks_page(rest, web, "th", "networks page, 200 (test host)",
+                                                 args.requests))  # fmt: skip
+                    figures.append(vm_page(rest, web, "VM page, 16 vNICs, host has 200 nets",
+                                           args.requests))  # fmt: skip
             for figure in figures:
                 print(figure.line())
 
@@ -410,10 +420,7 @@ def main() -> None:
             gap = total_p50 - api_p50
 
             print("\nsummary (ms; 'server time' is the request's round trip on loopback)")
-            rows = [
-                (f.name, f.times, f.base, "< 100 ms (p95)", "met" if f.met else "MISSED")
-                for f in figures
-            ]
+            rows = [(f.name, f.times, f.base, "< 100 ms", f.met) for f in figures]
             rows += [
                 ("toggle: click -> plan shown", toggles.plan, toggles.api, "", ""),
                 ("toggle: Apply click -> card updated", toggles.apply, toggles.api, "", ""),
