@@ -10,11 +10,12 @@ from plugboard.hosts.connection import HostConnection
 
 
 def list_interfaces(
-    host: HostConnection, source: str = "auto", types: Collection[str] = ()
+    host: HostConnection, source: str = "auto", types: Collection[str] = (), usage: bool = True
 ) -> Listing:
     """The host's interfaces (only those of `types`, when given); `source` says where to read
-    them: auto, host (netlink + OVSDB) or libvirt."""
-    listing = host.call(lambda lv: hostnet.read(lv, source))
+    them: auto, host (netlink + OVSDB) or libvirt; `usage`: with the networks and VMs that
+    use each (a read of every network and domain more)."""
+    listing = host.call(lambda lv: hostnet.read(lv, source, usage))
     if types:
         listing.interfaces = [i for i in listing.interfaces if i.type in types]
     return listing

@@ -147,6 +147,11 @@ def list_networks(host: HostConnection) -> list[NetworkState]:
     return host.call(read)
 
 
+def network_names(host: HostConnection) -> list[str]:
+    """The host's networks' names alone (one libvirt call: no XML, no state)."""
+    return host.call(lambda lv: sorted(n.name for n in lv.networks()))
+
+
 def get_network(host: HostConnection, name: str) -> NetworkState:
     return host.call(lambda lv: _state_now(lv, lv.network(name)))
 

@@ -56,9 +56,10 @@ def choices_for(who: Viewer, host: str) -> Choices | None:
     if not who.can_change:
         return None
     connection = who.services.registry.get(host)
-    names = [n.name for n in networks.list_networks(connection)]
+    names = networks.network_names(connection)  # names alone: a select needs no more
     try:
-        listing, why = interfaces.list_interfaces(connection, "auto", INTERFACE_TYPES), None
+        listing = interfaces.list_interfaces(connection, "auto", INTERFACE_TYPES, usage=False)
+        why = None
     except PlugboardError as err:
         listing, why = None, err.detail
     return Choices.of(names, listing, why)
