@@ -64,7 +64,7 @@ class Principal:
     def _who(self) -> str:
         if self.token is None:
             return f"user '{self.user}'"
-        return f"token '{self.token}' (of user '{self.user}')"
+        return f"token '{self.token}'"
 
 
 def acting_role(user_role: str, token_role: str) -> str:
