@@ -102,6 +102,19 @@ class Unauthorized(PlugboardError):
     title = "Authentication required."
 
 
+class TooManyRequests(PlugboardError):
+    """Too many failed sign-ins for this user or from this address in the last minute. Wait
+    `retry_after` seconds (the Retry-After header), then try again with the right password."""
+
+    code = "TOO_MANY_REQUESTS"
+    status = 429
+    title = "Too many failed sign-ins."
+
+    def __init__(self, detail: str, retry_after: int, **extra: Any) -> None:
+        super().__init__(detail, retry_after=retry_after, **extra)
+        self.retry_after = retry_after
+
+
 class Forbidden(PlugboardError):
     """The token is valid but its role may not do this. Ask an administrator."""
 
@@ -132,6 +145,11 @@ class NetworkNotFound(NotFound):
 class TokenNotFound(NotFound):
     code = "TOKEN_NOT_FOUND"
     title = "Token not found."
+
+
+class UserNotFound(NotFound):
+    code = "USER_NOT_FOUND"
+    title = "User not found."
 
 
 class VmNotFound(NotFound):
@@ -183,6 +201,19 @@ class LastAdminToken(Conflict):
 
     code = "LAST_ADMIN_TOKEN"
     title = "The last admin token cannot be revoked."
+
+
+class UserExists(Conflict):
+    code = "USER_EXISTS"
+    title = "User already exists."
+
+
+class LastAdminUser(Conflict):
+    """Disabling, removing or demoting this user would leave no enabled admin user: nobody
+    could administer plugboard. Make another user admin first."""
+
+    code = "LAST_ADMIN_USER"
+    title = "The last admin user must stay an enabled admin."
 
 
 class TemplateExists(Conflict):

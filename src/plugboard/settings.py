@@ -70,6 +70,12 @@ class Settings(BaseSettings):
     hotunplug_timeout: float = Field(
         30.0, gt=0, le=600, description="Seconds a guest has to release a hot-unplugged card."
     )
+    session_idle_timeout: float = Field(
+        30 * 60.0,
+        gt=0,
+        le=7 * 24 * 3600,
+        description="Seconds a web session may go unused before its user signs in again.",
+    )
     # The boundary's limits (README, "Limits"): each one chosen, none left at a default.
     max_body_bytes: int = Field(
         4 * 1024 * 1024,

@@ -47,7 +47,9 @@ class Service:
     def auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
 
-    def cli(self, *args: str, token: str | None = None) -> subprocess.CompletedProcess:
+    def cli(
+        self, *args: str, token: str | None = None, stdin: str | None = None
+    ) -> subprocess.CompletedProcess:
         """Run the real `plugboard` command, as a user would, against this (served) service."""
         env = os.environ | {
             "PLUGBOARD_URL": self.settings.api_url,
@@ -59,6 +61,7 @@ class Service:
             capture_output=True,
             text=True,
             env=env,
+            input=stdin,
             timeout=60,
             check=False,
         )

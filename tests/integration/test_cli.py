@@ -6,7 +6,9 @@ import subprocess
 import sys
 
 import pytest
+from typer.testing import CliRunner
 
+from plugboard.cli import app
 from tests.harness import TestHost
 
 
@@ -15,8 +17,8 @@ def served(services):
     return services.serve()
 
 
-def plugboard(served, *args: str, token: str | None = None):
-    return served.cli(*args, token=token)
+def plugboard(served, *args: str, token: str | None = None, stdin: str | None = None):
+    return served.cli(*args, token=token, stdin=stdin)
 
 
 def test_host_commands_tables_and_json(served, testhost: TestHost):
@@ -86,3 +88,68 @@ def test_unreachable_service_is_a_clear_error():
     )
     assert result.returncode == 1
     assert "cannot reach the plugboard service at http://127.0.0.1:9" in result.stderr
+
+
+def test_user_commands_add_list_passwd_disable_enable_remove(served):
+    added = plugboard(served, "user-add", "alice", "--password-stdin", "-o", "json",
+                      stdin="correct horse\n")  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    assert json.loads(added.stdout)["has_password"] is True
+    assert "correct horse" not in added.stdout + added.stderr
+    ops = plugboard(served, "user-add", "ops", "--role", "admin", "--no-password")
+    assert ops.returncode == 0, ops.stderr
+
+    table = plugboard(served, "user-list")
+    rows = {line.split()[0]: line.split()[1:5] for line in table.stdout.splitlines()[1:]}
+    assert rows == {
+        "admin": ["admin", "yes", "no", "1"],
+        "alice": ["user", "yes", "yes", "0"],
+        "ops": ["admin", "yes", "no", "0"],
+    }
+    listed = json.loads(plugboard(served, "user-list", "-o", "json").stdout)
+    assert [u["username"] for u in listed] == ["admin", "alice", "ops"]
+
+    made = plugboard(served, "token-create", "--name", "alice-ci", "--user", "alice")
+    assert made.returncode == 0, made.stderr
+    secret = made.stdout.strip()
+    tokens = json.loads(plugboard(served, "token-list", "-o", "json").stdout)
+    assert {t["name"]: t["user"] for t in tokens} == {"admin": "admin", "alice-ci": "alice"}
+    too_much = plugboard(served, "token-create", "--name", "x", "--user", "alice", "--role",
+                         "admin")  # fmt: skip
+    assert too_much.returncode == 1
+    assert "VALIDATION_ERROR" in too_much.stderr
+
+    passwd = plugboard(served, "user-passwd", "alice", "--password-stdin", stdin="another one\n")
+    assert (passwd.returncode, passwd.stdout) == (0, "password of alice set\n")
+    assert plugboard(served, "user-disable", "alice").stdout == "user alice disabled\n"
+    assert plugboard(served, "host-list", token=secret).returncode == 1
+    assert plugboard(served, "user-enable", "alice").returncode == 0
+    assert plugboard(served, "host-list", token=secret).returncode == 0
+    assert plugboard(served, "user-remove", "alice").stdout == "user alice removed\n"
+    assert plugboard(served, "host-list", token=secret).returncode == 1
+
+
+def test_user_command_errors(served):
+    last = plugboard(served, "user-disable", "admin")
+    assert last.returncode == 1
+    assert "LAST_ADMIN_USER" in last.stderr and "user-add NAME --role admin" in last.stderr
+    missing = plugboard(served, "-o", "json", "user-remove", "nobody")
+    assert (missing.returncode, json.loads(missing.stderr)["code"]) == (1, "USER_NOT_FOUND")
+    empty = plugboard(served, "user-add", "bob", "--password-stdin", stdin="\n")
+    assert empty.returncode == 1 and "no password given" in empty.stderr
+    short = plugboard(served, "user-add", "bob", "--password-stdin", stdin="short\n")
+    assert short.returncode == 1 and "8-1024 characters" in short.stderr
+
+
+def test_user_add_asks_for_the_password_twice_without_echo(served):
+    """The prompt, as on a terminal (click's runner stands in for the terminal)."""
+    runner = CliRunner()
+    env = {"PLUGBOARD_URL": served.settings.api_url, "PLUGBOARD_TOKEN": served.token}
+    result = runner.invoke(app, ["user-add", "carol"], input="a long one\na long one\n", env=env)
+    assert result.exit_code == 0, result.output
+    assert "a long one" not in result.output
+    assert result.output.count("Password") == 1 and "Repeat for confirmation" in result.output
+    mismatch = runner.invoke(app, ["user-passwd", "carol"], input="one pass\ntwo pass\n"
+                             "one pass\none pass\n", env=env)  # fmt: skip
+    assert mismatch.exit_code == 0, mismatch.output
+    assert "do not match" in mismatch.output

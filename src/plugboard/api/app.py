@@ -25,6 +25,7 @@ from plugboard.api.routes import (
     networks,
     templates,
     tokens,
+    users,
     vms,
 )
 from plugboard.api.schemas import network_definition_schemas
@@ -83,7 +84,7 @@ def create_app(settings: Settings | None = None, connector: Connector | None = N
     app.state.services = svc
     _publish_network_form(app)
     problems.install(app)
-    for module in (health, hosts, networks, interfaces, vms, templates, tokens, events):
+    for module in (health, hosts, networks, interfaces, vms, templates, users, tokens, events):
         app.include_router(module.router, prefix=PREFIX)
     app.include_router(macpool.router, prefix=PREFIX)
 

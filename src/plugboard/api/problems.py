@@ -16,7 +16,7 @@ from starlette.routing import Match
 
 from plugboard.api.schemas import Problem
 from plugboard.api.vm_schemas import vnic_config
-from plugboard.errors import InvalidInput, PlugboardError
+from plugboard.errors import InvalidInput, PlugboardError, TooManyRequests
 from plugboard.vnic import Vnic
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,7 @@ HTTP_CODES = {
     412: "PRECONDITION_FAILED",
     415: "UNSUPPORTED_MEDIA_TYPE",
     422: "VALIDATION_ERROR",
+    429: "TOO_MANY_REQUESTS",
 }
 
 
@@ -121,6 +122,7 @@ def install(app: FastAPI) -> None:
         )
         # Members of this problem: the VMs that use a network, libvirt's error code, ...
         extra = {k: _present(v) for k, v in exc.extra.items() if k != "field"}
+        wait = exc.extra.get("retry_after") if isinstance(exc, TooManyRequests) else None
         return problem(
             request,
             status=exc.status,
@@ -129,6 +131,7 @@ def install(app: FastAPI) -> None:
             detail=exc.detail,
             errors=errors,
             extra=extra,
+            headers={"Retry-After": str(wait)} if wait is not None else None,
         )
 
     @app.exception_handler(RequestValidationError)

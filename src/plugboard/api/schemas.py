@@ -1,4 +1,4 @@
-"""Request and response bodies of hosts, tokens, the audit log, networks and host interfaces.
+"""Request and response bodies of hosts, users, tokens, the audit log, networks and host interfaces.
 One name per entity, with the suffixes `Create`, `Update` and `Out` (`HostCreate`,
 `HostUpdate`, `HostOut`); each `Out` is built from the engine's value by its `from_*`.
 VMs, vNICs, templates and the MAC pool are in plugboard.api.vm_schemas."""
@@ -10,18 +10,31 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StrictBool,
+    StringConstraints,
+)
 
 from plugboard.api.text import LINE_REGEX, Body, text_in_schema
 from plugboard.engine import audit, networks
 from plugboard.engine.hosts import URI_REGEX, HostView, check_uri
+from plugboard.engine.passwords import MAX_LENGTH, MIN_LENGTH
+from plugboard.engine.passwords import RULE as PASSWORD_RULE
 from plugboard.engine.roles import Role
+from plugboard.engine.users import UserView
 from plugboard.errors import InvalidInput
 from plugboard.hostnet.model import TYPES, Listing, ListingSource
 from plugboard.hosts.model import DomainType, HypervisorDomainType
 from plugboard.names import NAME_REGEX, NAME_RULE
 from plugboard.netxml import network_json_schema, network_to_json
 from plugboard.netxml.update import UpdateCommand, UpdateSection
+from plugboard.store.models import Token
 
 Name = Annotated[str, StringConstraints(pattern=NAME_REGEX), Field(description=NAME_RULE)]
 
@@ -97,20 +110,80 @@ class HostOut(BaseModel):
 
 class TokenCreate(Body):
     name: Name
-    role: Role = "user"
+    role: Role = Field("user", description="Never more than its user's role.")
+    user: Name | None = Field(None, description="Whose token it is; by default the caller's.")
 
 
 class TokenOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     name: str
     role: Role
+    user: str = Field(description="Whose token it is.")
     created_at: datetime
     revoked_at: datetime | None
     last_used_at: datetime | None
 
+    @classmethod
+    def from_token(cls, token: Token, user: str) -> TokenOut:
+        return cls(
+            name=token.name,
+            role=token.role,
+            user=user,
+            created_at=token.created_at,
+            revoked_at=token.revoked_at,
+            last_used_at=token.last_used_at,
+        )
+
 
 class TokenCreatedOut(TokenOut):
     token: str = Field(description="The secret. Shown this once; only its hash is kept.")
+
+
+def _password(value: object) -> object:
+    if isinstance(value, str) and not MIN_LENGTH <= len(value) <= MAX_LENGTH:
+        raise ValueError(f"a password has {PASSWORD_RULE}")  # never the password itself
+    return value
+
+
+Password = Annotated[
+    SecretStr,
+    BeforeValidator(_password),
+    Field(
+        description=f"{PASSWORD_RULE}; kept only as an argon2id hash, never shown.",
+        json_schema_extra={"minLength": MIN_LENGTH, "maxLength": MAX_LENGTH},
+    ),
+]
+
+
+class UserCreate(Body):
+    username: Name
+    password: Password | None = Field(
+        None, description="Without one, the user signs in with their tokens only."
+    )
+    role: Role = "user"
+
+
+class UserUpdate(Body):
+    password: Password | None = None
+    role: Role | None = Field(
+        None, description="Demoting a user narrows their tokens to `user` at once."
+    )
+    enabled: StrictBool | None = Field(  # JSON's true or false, not 0 or "yes"
+        None, description="A disabled user's tokens and sessions are refused (401)."
+    )
+
+
+class UserOut(BaseModel):
+    username: str
+    role: Role
+    enabled: bool
+    has_password: bool = Field(description="Whether they can sign in with a password.")
+    tokens: int = Field(description="Their tokens that are not revoked.")
+    created_at: datetime
+
+    @classmethod
+    def from_view(cls, view: UserView) -> UserOut:
+        return cls(**asdict(view))
 
 
 class EventQuery(Body):  # a misspelt filter is an error, not ignored

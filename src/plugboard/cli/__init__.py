@@ -16,6 +16,7 @@ from plugboard.cli import (
     service,
     templates,
     tokens,
+    users,
     vms,
 )
 from plugboard.cli.group import Globals, PlugboardGroup, defaults_from_before
@@ -81,7 +82,7 @@ def root(
     defaults_from_before(ctx, host, output)
 
 
-for module in (service, hosts, networks, interfaces, vms, templates, netcheck, tokens):
+for module in (service, hosts, networks, interfaces, vms, templates, netcheck, users, tokens):
     module.register(app)
 
 

@@ -15,7 +15,7 @@ from plugboard.settings import Settings
 if TYPE_CHECKING:
     from plugboard.store import Store
 
-COLUMNS = ["name", "role", "created_at", "last_used_at", "revoked_at"]
+COLUMNS = ["name", "role", "user", "created_at", "last_used_at", "revoked_at"]
 
 
 def token_list(ctx: typer.Context, output: OutputOption = Format.table) -> None:
@@ -26,11 +26,15 @@ def token_list(ctx: typer.Context, output: OutputOption = Format.table) -> None:
 def token_create(
     ctx: typer.Context,
     name: Annotated[str, typer.Option("--name", help="A name for the token.")],
-    role: Annotated[Role, typer.Option(help="What it may do.")] = "user",
+    role: Annotated[Role, typer.Option(help="What it may do (never more than its user).")] = "user",
+    user: Annotated[
+        str | None, typer.Option("--user", help="Whose token it is (default: yours).")
+    ] = None,
     output: OutputOption = Format.table,
 ) -> None:
     """Create an API token and print its secret (shown this once)."""
-    created = call(ctx, "POST", "/tokens", json={"name": name, "role": role})
+    body = {"name": name, "role": role} | ({"user": user} if user else {})
+    created = call(ctx, "POST", "/tokens", json=body)
     if output is Format.json:
         show(created, output, [])
     else:

@@ -1,4 +1,5 @@
-"""API tokens: created at random, kept as SHA-256, shown in clear once."""
+"""API tokens: created at random for a user, kept as SHA-256, shown in clear once; and the
+Principal, who asks."""
 
 from __future__ import annotations
 
@@ -8,26 +9,48 @@ import pwd
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Select, select
-from sqlalchemy.orm import Session
+from sqlalchemy import select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from plugboard.engine import audit
-from plugboard.errors import Forbidden, LastAdminToken, TokenExists, TokenNotFound, Unauthorized
+from plugboard.engine.admins import active_admins, check_admins_left, enabled_admins, lock_admins
+from plugboard.errors import (
+    Forbidden,
+    InvalidInput,
+    TokenExists,
+    TokenNotFound,
+    Unauthorized,
+    UserNotFound,
+)
 from plugboard.store import on_commit
-from plugboard.store.models import Token, utcnow
+from plugboard.store.models import Token, User, utcnow
 
 PREFIX = "pb_"
 
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is asking: the token's name and role (per-network grants will hang off the name)."""
+    """Who is asking: the user, the role they act with, and how they showed who they are.
 
-    name: str
+    `role` is the lesser of the user's role and the token's, so a token never does more than
+    its user may, and demoting a user narrows their tokens at once. `token` is the token's
+    name, or None for a web session signed in with a password. A policy (`can(principal,
+    action, object)`) hangs off `user_id`/`user`; the role is what it asks first."""
+
+    user_id: int
+    user: str
     role: str
+    token: str | None = None
+
+    @property
+    def name(self) -> str:
+        """As the audit log names who asked: the token's name (as before tokens had users),
+        or `user:NAME` for a password sign-in (':' is in no token's name)."""
+        return self.token if self.token is not None else f"user:{self.user}"
 
     @property
     def is_admin(self) -> bool:
@@ -35,7 +58,18 @@ class Principal:
 
     def require_admin(self) -> None:
         if not self.is_admin:
-            raise Forbidden(f"token '{self.name}' has role '{self.role}'; this needs 'admin'")
+            raise Forbidden(f"{self._who} has role '{self.role}'; this needs 'admin'")
+
+    @property
+    def _who(self) -> str:
+        if self.token is None:
+            return f"user '{self.user}'"
+        return f"token '{self.token}'"
+
+
+def acting_role(user_role: str, token_role: str) -> str:
+    """The lesser of two roles: `user` unless both are `admin`."""
+    return "admin" if user_role == token_role == "admin" else "user"
 
 
 class TokenCache:
@@ -66,9 +100,17 @@ class TokenCache:
                 self._seen[hash_token(secret)] = (who, time.monotonic())
 
     def forget(self, name: str) -> None:
+        """Forget the token `name`."""
+        self._drop(lambda who: who.token == name)
+
+    def forget_user(self, username: str) -> None:
+        """Forget every token of a user (disabled, demoted or removed)."""
+        self._drop(lambda who: who.user == username)
+
+    def _drop(self, match: Callable[[Principal], bool]) -> None:
         with self._lock:
             self.generation += 1
-            self._seen = {h: e for h, e in self._seen.items() if e[0].name != name}
+            self._seen = {h: e for h, e in self._seen.items() if not match(e[0])}
 
 
 def hash_token(secret: str) -> str:
@@ -87,50 +129,89 @@ def authenticate(session: Session, secret: str | None) -> Principal:
 def authenticate_hash(session: Session, token_hash: str) -> Principal:
     """Who holds the token whose SHA-256 is `token_hash`: how a web session, which keeps the
     hash and never the secret, asks again whether its token is still good."""
-    token = session.scalar(select(Token).where(Token.token_hash == token_hash))
-    if token is None:
+    found = session.execute(
+        select(Token, User)
+        .join(User, Token.user_id == User.id)
+        .where(Token.token_hash == token_hash)
+    ).one_or_none()
+    if found is None:
         raise Unauthorized(
             "the token is not known; check it or create one with `plugboard token-create`"
         )
+    token, user = found
     if token.revoked_at is not None:
         raise Unauthorized(f"the token '{token.name}' was revoked")
+    if not user.enabled:
+        raise Unauthorized(f"the user '{user.username}' of the token '{token.name}' is disabled")
     now = utcnow()
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
         token.last_used_at = now  # at most once a minute: reads stay reads
-    return Principal(token.name, token.role)
+    return Principal(user.id, user.username, acting_role(user.role, token.role), token.name)
 
 
 def token_label(session: Session, secret: str) -> str:
     """Who sent `secret`, as the audit log names them (never the secret): the token's name,
     "revoked token 'NAME'" or "invalid token". A read only: no `last_used_at`."""
-    token = session.scalar(select(Token).where(Token.token_hash == hash_token(secret)))
-    if token is None:
+    found = session.execute(
+        select(Token, User.enabled)
+        .join(User, Token.user_id == User.id)
+        .where(Token.token_hash == hash_token(secret))
+    ).one_or_none()
+    if found is None:
         return "invalid token"
-    return token.name if token.revoked_at is None else f"revoked token '{token.name}'"
+    token, enabled = found
+    if token.revoked_at is not None:
+        return f"revoked token '{token.name}'"
+    return token.name if enabled else f"disabled user's token '{token.name}'"
 
 
-def create_token(session: Session, name: str, role: str) -> tuple[Token, str]:
-    """Make a token; returns the row and the secret (never stored)."""
+def create_token(
+    session: Session, name: str, role: str, user: str | None = None
+) -> tuple[Token, str]:
+    """Make a token of `user` (by default the first admin user); returns the row and the
+    secret (never stored). Its role may not be more than its user's."""
     if session.scalar(select(Token).where(Token.name == name)) is not None:
         raise TokenExists(f"a token named '{name}' exists; choose another name")
+    owner = first_admin_user(session) if user is None else _owner(session, user)
+    if acting_role(owner.role, role) != role:
+        raise InvalidInput(
+            f"user '{owner.username}' has role '{owner.role}': their tokens cannot be "
+            f"'{role}'; make the user admin first, or ask for role '{owner.role}'",
+            field="role",
+        )
     secret = PREFIX + secrets.token_urlsafe(32)
-    token = Token(name=name, role=role, token_hash=hash_token(secret), created_at=utcnow())
+    token = Token(
+        name=name, role=role, user_id=owner.id, token_hash=hash_token(secret), created_at=utcnow()
+    )
     session.add(token)
     session.flush()
     return token, secret
 
 
-def list_tokens(session: Session) -> list[Token]:
-    return list(session.scalars(select(Token).order_by(Token.id)))
-
-
-def active_admins() -> Select[str]:
-    """The names of the admin tokens that are not revoked, oldest first."""
-    return (
-        select(Token.name)
-        .where(Token.role == "admin", Token.revoked_at.is_(None))
-        .order_by(Token.id)
+def list_tokens(session: Session) -> list[tuple[Token, str]]:
+    """Every token, oldest first, with its user's name."""
+    rows = session.execute(
+        select(Token, User.username).join(User, Token.user_id == User.id).order_by(Token.id)
     )
+    return [(token, username) for token, username in rows]
+
+
+def first_admin_user(session: Session) -> User:
+    """The oldest enabled admin user; the user `admin` (or `admin-2`, ...) made if none is
+    (a store that was just created)."""
+    found = session.scalars(enabled_admins()).first()
+    if found is None:
+        found = User(username=_free(session, User.username, "admin"), role="admin", enabled=True)
+        session.add(found)
+        session.flush()
+    return found
+
+
+def _owner(session: Session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise UserNotFound(f"no user named '{username}'; see `plugboard user-list`")
+    return user
 
 
 def revoke_token(session: Session, cache: TokenCache, name: str) -> Token:
@@ -150,19 +231,10 @@ def revoke_token(session: Session, cache: TokenCache, name: str) -> Token:
 
 def _revoke_admin(session: Session, token: Token) -> None:
     """Revoke an admin token unless no other is left; two revokes of the last two must not
-    both pass. PostgreSQL: the admin rows are locked first (FOR UPDATE, in id order, so two
-    revokes cannot deadlock): a second revoke waits for the first to end, then reads it.
-    SQLite has no row locks (FOR UPDATE is a no-op) and pysqlite begins the transaction at
-    its first write: the flush's UPDATE takes the database's write lock, so the count after
-    it sees every revoke committed before."""
-    session.scalars(active_admins().with_for_update()).all()
+    both pass (plugboard.engine.users.lock_admins says how)."""
+    lock_admins(session)
     token.revoked_at = utcnow()
-    session.flush()
-    if session.scalars(active_admins()).first() is None:
-        raise LastAdminToken(
-            f"'{token.name}' is the last admin token; create another admin token first: "
-            "plugboard token-create --name NAME --role admin"
-        )
+    check_admins_left(session, f"'{token.name}' is")
 
 
 def ensure_admin_token(session: Session, token_file: Path) -> str:
@@ -171,9 +243,9 @@ def ensure_admin_token(session: Session, token_file: Path) -> str:
     if token_file.exists():
         secret = token_file.read_text().strip()
         token = session.scalar(select(Token).where(Token.token_hash == hash_token(secret)))
-        if token is not None and token.revoked_at is None and token.role == "admin":
+        if token is not None and token.name in session.scalars(active_admins()).all():
             return token.name
-    token, secret = create_token(session, _free_name(session, "admin"), "admin")
+    token, secret = create_token(session, _free(session, Token.name, "admin"), "admin")
     write_token_file(token_file, secret)
     return token.name
 
@@ -183,7 +255,7 @@ def reset_admin_token(session: Session, token_file: Path) -> Token:
     token is left or its secret is lost: a fresh admin token, in the token file once this
     commits (never a secret the store does not know), and in the audit log. A running
     service authenticates it from the store: its cache only holds tokens it has seen."""
-    name = _free_name(session, f"admin-recovery-{utcnow():%Y%m%dT%H%M%SZ}")
+    name = _free(session, Token.name, f"admin-recovery-{utcnow():%Y%m%dT%H%M%SZ}")
     token, secret = create_token(session, name, "admin")
     audit.record(
         session,
@@ -209,9 +281,9 @@ def local_user() -> str:
         return f"local:{uid}"
 
 
-def _free_name(session: Session, base: str) -> str:
-    """`base`, or `base-2`, `base-3`, ... whichever no token has."""
-    names = set(session.scalars(select(Token.name)))
+def _free(session: Session, column: InstrumentedAttribute[str], base: str) -> str:
+    """`base`, or `base-2`, `base-3`, ... whichever no row has in `column` (a name)."""
+    names = set(session.scalars(select(column)))
     return next(n for n in (base, *(f"{base}-{i}" for i in range(2, 10_000))) if n not in names)
 
 

@@ -1,4 +1,4 @@
-"""The engine's database: what belongs to no single host (hosts, tokens, the audit log, the
+"""The engine's database: what belongs to no single host (hosts, users, tokens, the audit log, the
 operation journal, MAC reservations)."""
 
 from plugboard.store.db import Store, StoreInUse, on_commit
@@ -9,6 +9,7 @@ from plugboard.store.models import (
     MacReservation,
     Operation,
     Token,
+    User,
     VnicNote,
 )
 
@@ -21,6 +22,7 @@ __all__ = [
     "Store",
     "StoreInUse",
     "Token",
+    "User",
     "VnicNote",
     "on_commit",
 ]

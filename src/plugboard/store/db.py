@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import logging
 import os
+import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +18,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+log = logging.getLogger(__name__)
 
 
 def on_commit(session: Session, action: Callable[[], object]) -> None:
@@ -46,11 +49,34 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+def private_file(database: Path) -> None:
+    """The SQLite store only for the service's user: it holds the hashes of passwords and
+    tokens. Made mode 0600 in a directory made 0700 (SQLite gives its -wal and -shm files
+    the database file's mode); an existing file, or -wal or -shm, that others may read is
+    made 0600, and the log says so. An existing directory is left as it is: it may be
+    shared (/var/lib, a home directory)."""
+    if not database.parent.exists():
+        database.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        database.parent.chmod(0o700)  # whatever the umask
+    os.close(os.open(database, os.O_CREAT | os.O_RDWR, 0o600))
+    for path in (database, *(database.with_name(database.name + s) for s in ("-wal", "-shm"))):
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+            if mode & 0o077:
+                path.chmod(0o600)
+                log.warning("the store file %s was mode %04o, now 0600: only its owner may "
+                            "read the hashes of passwords and tokens", path, mode)  # fmt: skip
+        except FileNotFoundError:
+            continue
+        except OSError as err:  # not the file's owner: say so, and go on
+            log.warning("the store file %s may be read by others: %s", path, err)
+
+
 def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            private_file(Path(parsed.database))
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine

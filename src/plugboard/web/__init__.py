@@ -8,6 +8,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from plugboard.engine.throttle import Throttle
 from plugboard.web import auth, events, hosts, interfaces, live, networks, vm, vm_templates, vms
 from plugboard.web.sessions import SessionStore
 
@@ -15,7 +16,8 @@ STATIC = Path(__file__).parent / "static"
 
 
 def install(app: FastAPI) -> None:
-    app.state.web_sessions = SessionStore()
+    app.state.web_sessions = SessionStore(app.state.services.settings.session_idle_timeout)
+    app.state.sign_in_throttle = Throttle()
     # The one subscriber of the web UI on the hosts' feed: it fans out to the open pages.
     app.state.web_hub = live.Hub()
     app.state.services.registry.subscribe(app.state.web_hub)

@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from plugboard.api.deps import Services
 from plugboard.api.problems import validation_detail
 from plugboard.api.text import check_document
-from plugboard.engine import audit
+from plugboard.engine import audit, users
 from plugboard.engine.tokens import Principal, authenticate_hash
 from plugboard.errors import Forbidden, InvalidInput, PlugboardError, Unauthorized
 from plugboard.web.sessions import COOKIE, SessionStore, WebSession
@@ -73,7 +73,8 @@ class Problem:
 
 @dataclass
 class Viewer:
-    """Who is looking at a page: the token's principal and the web session."""
+    """Who is looking at a page: their principal (a token's, or a user's signed in with a
+    password) and the web session."""
 
     principal: Principal
     session: WebSession
@@ -99,7 +100,7 @@ async def viewer(request: Request) -> Viewer:
     if session is None:
         raise SignInRequired
     try:
-        who = await run_in_threadpool(_principal, svc, session.token_hash)
+        who = await run_in_threadpool(_principal, svc, session)
     except Unauthorized:
         sessions_of(request).close(request.cookies.get(COOKIE))
         raise SignInRequired from None
@@ -107,9 +108,11 @@ async def viewer(request: Request) -> Viewer:
     return Viewer(who, session, svc)
 
 
-def _principal(svc: Services, token_hash: str) -> Principal:
+def _principal(svc: Services, session: WebSession) -> Principal:
     with svc.store.session() as db:
-        return authenticate_hash(db, token_hash)
+        if session.user_id is not None:
+            return users.session_principal(db, session.user_id)
+        return authenticate_hash(db, session.token_hash or "")
 
 
 Who = Annotated[Viewer, Depends(viewer)]

@@ -10,22 +10,25 @@ router = APIRouter(prefix="/tokens", tags=["tokens"], responses=responses(400, 4
 
 @router.get("", summary="List tokens (never their secrets)")
 def list_tokens(db: DbSession, _: Admin) -> list[TokenOut]:
-    return [TokenOut.model_validate(t) for t in tokens.list_tokens(db)]
+    return [TokenOut.from_token(t, user) for t, user in tokens.list_tokens(db)]
 
 
 @router.post(
     "",
     status_code=201,
     summary="Create a token; its secret is shown this once",
-    responses=responses(409),
+    description="For `user` (by default the caller), with a role no more than theirs (else "
+    "422). 404 `USER_NOT_FOUND` for an unknown user.",
+    responses=responses(404, 409),
 )
 def create_token(
-    body: TokenCreate, db: DbSession, _: Admin, request: Request, response: Response
+    body: TokenCreate, db: DbSession, who: Admin, request: Request, response: Response
 ) -> TokenCreatedOut:
     audit_target(request, f"tokens/{body.name}")
-    token, secret = tokens.create_token(db, body.name, body.role)
+    user = body.user or who.user
+    token, secret = tokens.create_token(db, body.name, body.role, user)
     response.headers["Location"] = f"{API_PREFIX}{router.prefix}/{token.name}"
-    return TokenCreatedOut(**TokenOut.model_validate(token).model_dump(), token=secret)
+    return TokenCreatedOut(**TokenOut.from_token(token, user).model_dump(), token=secret)
 
 
 @router.delete(
