@@ -10,6 +10,7 @@ host is known to be down, calls fail at once with the last libvirt error.
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import logging
 import threading
@@ -69,6 +70,8 @@ class HostConnection:
         self._subscribers = subscribers or feed.Subscribers()
         self._pool = concurrent.futures.ThreadPoolExecutor(workers, f"libvirt-{name}")
         self._lock = threading.Lock()
+        self._mail_lock = threading.Lock()
+        self._mailboxes: dict[feed.Subscriber, collections.deque[HostEvent]] = {}
         self._conn: libvirt.virConnect | None = None
         self._closed = False
         self._retry_thread: threading.Thread | None = None
@@ -223,8 +226,27 @@ class HostConnection:
 
     def _event(self, event: HostEvent) -> None:
         # Handed to this host's threads: libvirt's event loop thread must not wait for I/O.
+        # Each subscriber hears the host's events one at a time, in the order libvirt raised
+        # them (a network's "stopped" before its "undefined"); subscribers run side by side.
         for subscriber in self._subscribers.all():
-            self._submit(self._publish, subscriber, event)
+            with self._mail_lock:
+                waiting = self._mailboxes.setdefault(subscriber, collections.deque())
+                waiting.append(event)
+                if len(waiting) > 1:
+                    continue  # a thread is delivering this subscriber's events: it takes this
+            self._submit(self._deliver, subscriber)
+
+    def _deliver(self, subscriber: feed.Subscriber) -> None:
+        """Deliver the subscriber's waiting events in order, until none is left."""
+        while True:
+            with self._mail_lock:
+                event = self._mailboxes[subscriber][0]
+            self._publish(subscriber, event)
+            with self._mail_lock:
+                waiting = self._mailboxes[subscriber]
+                waiting.popleft()
+                if not waiting:
+                    return
 
     def _publish(self, subscriber: feed.Subscriber, event: HostEvent) -> None:
         try:
