@@ -123,6 +123,14 @@ class Forbidden(PlugboardError):
     title = "Not allowed."
 
 
+class PermissionDenied(Forbidden):
+    """The caller may see this but not do this: `needs` lists the grants (role and object)
+    any one of which would allow it. An administrator gives one with `plugboard grant`."""
+
+    code = "PERMISSION_DENIED"
+    title = "Permission denied."
+
+
 # --- what is there ----------------------------------------------------------------------
 class NotFound(PlugboardError):
     """The named object does not exist. Check the name, or list what exists."""
@@ -150,6 +158,11 @@ class TokenNotFound(NotFound):
 class UserNotFound(NotFound):
     code = "USER_NOT_FOUND"
     title = "User not found."
+
+
+class GrantNotFound(NotFound):
+    code = "GRANT_NOT_FOUND"
+    title = "Grant not found."
 
 
 class VmNotFound(NotFound):
@@ -201,6 +214,11 @@ class LastAdminToken(Conflict):
 
     code = "LAST_ADMIN_TOKEN"
     title = "The last admin token cannot be revoked."
+
+
+class GrantExists(Conflict):
+    code = "GRANT_EXISTS"
+    title = "Grant already exists."
 
 
 class UserExists(Conflict):

@@ -55,15 +55,16 @@ def test_a_revoked_token_gets_401(services):
     assert "revoked" in body["detail"]
 
 
-def test_a_user_token_may_read_but_not_change(services):
+def test_a_user_without_grants_sees_no_host_and_may_not_add_one(services):
     svc = services.make()
     secret = svc.post("/tokens", json={"name": "viewer"}).json()["token"]
     viewer = {"Authorization": f"Bearer {secret}"}
-    assert svc.client.get("/api/v1/hosts", headers=viewer).status_code == 200
+    assert svc.client.get("/api/v1/hosts", headers=viewer).json() == []
+    assert_problem(svc.client.get("/api/v1/hosts/local", headers=viewer), 404, "HOST_NOT_FOUND")
     response = svc.client.post(
         "/api/v1/hosts", headers=viewer, json={"name": "h1", "uri": "test:///default"}
     )
-    assert_problem(response, 403, "FORBIDDEN")
+    assert_problem(response, 403, "PERMISSION_DENIED")
     assert [h["name"] for h in svc.get("/hosts").json()] == ["local"]
 
 

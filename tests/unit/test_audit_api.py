@@ -4,8 +4,11 @@ who a refused change request came from, and durations to 0.1 ms."""
 from sqlalchemy import insert
 
 from plugboard.engine import audit
+from plugboard.engine.tokens import Principal
 from plugboard.store.models import Event, utcnow
 from tests.unit.test_api_auth import assert_problem
+
+ADMIN = Principal(1, "admin", "admin")
 
 
 def bearer(secret: str) -> dict[str, str]:
@@ -124,8 +127,8 @@ def test_the_engine_pages_a_filtered_log_newest_first(services):
     _log(store, *[("ann", "POST /x", f"x/{n}", 200, "ok") for n in range(7)])
     only = audit.EventFilter(target="x")
     with store.session() as db:
-        first = audit.list_events(db, only, limit=5, offset=0)
-        second = audit.list_events(db, only, limit=5, offset=5)
+        first = audit.list_events(db, ADMIN, only, limit=5, offset=0)
+        second = audit.list_events(db, ADMIN, only, limit=5, offset=5)
     assert (first.total, second.total) == (7, 7)
     assert [e.target for e in first.items] == [f"x/{n}" for n in (6, 5, 4, 3, 2)]
     assert [e.target for e in second.items] == ["x/1", "x/0"]

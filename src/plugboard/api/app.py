@@ -18,6 +18,7 @@ from plugboard.api.deps import Services
 from plugboard.api.limits import BoundedBodies, bearer_secret
 from plugboard.api.routes import (
     events,
+    grants,
     health,
     hosts,
     interfaces,
@@ -84,7 +85,18 @@ def create_app(settings: Settings | None = None, connector: Connector | None = N
     app.state.services = svc
     _publish_network_form(app)
     problems.install(app)
-    for module in (health, hosts, networks, interfaces, vms, templates, users, tokens, events):
+    for module in (
+        health,
+        hosts,
+        networks,
+        interfaces,
+        vms,
+        templates,
+        users,
+        grants,
+        tokens,
+        events,
+    ):
         app.include_router(module.router, prefix=PREFIX)
     app.include_router(macpool.router, prefix=PREFIX)
 
@@ -159,6 +171,7 @@ def _record(svc: Services, scope: Scope, status: int, duration_ms: float) -> Non
         audit.record(
             db,
             actor=actor,
+            via=getattr(state, "via", None),
             action=f"{scope['method']} {path.removeprefix(PREFIX)}",
             target=target.removeprefix(PREFIX).strip("/"),
             status=status,
@@ -171,7 +184,7 @@ def _record(svc: Services, scope: Scope, status: int, duration_ms: float) -> Non
 
 
 def _actor(svc: Services, request: Request) -> str:
-    """Who asked: the name of the token a route has authenticated; else the token sent, looked
+    """Who asked: the user a route has authenticated; else the token sent, looked
     up here, for a request answered before or without its route (a 405, broken JSON, a body
     refused by plugboard.api.limits, an unknown or revoked token). Never the secret."""
     actor: str | None = getattr(request.state, "actor", None)

@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from plugboard.api.schemas import Name
 from plugboard.api.text import omit_default
-from plugboard.engine import vnic_audit
+from plugboard.engine import policy, vnic_audit
 from plugboard.engine.tokens import Principal, TokenCache, authenticate
 from plugboard.engine.vnics import VnicChange
 from plugboard.errors import PlugboardError
@@ -115,7 +115,7 @@ async def principal(
 ) -> Principal:
     """Who asks (plugboard.api.limits has asked already when a body came)."""
     who = await caller(request.app.state.services, credentials.credentials if credentials else None)
-    request.state.actor = who.name
+    request.state.actor, request.state.via = who.name, who.via
     return who
 
 
@@ -137,7 +137,8 @@ def _authenticate(svc: Services, secret: str | None) -> Principal:
 
 
 async def admin(who: Annotated[Principal, Depends(principal)]) -> Principal:
-    who.require_admin()
+    """plugboard's own things (users, tokens): an admin's, as the policy says."""
+    policy.require(who, policy.Action.ADMIN, "plugboard")
     return who
 
 

@@ -23,9 +23,11 @@ from pydantic import (
 
 from plugboard.api.text import LINE_REGEX, Body, text_in_schema
 from plugboard.engine import audit, networks
+from plugboard.engine.grants import GrantView
 from plugboard.engine.hosts import URI_REGEX, HostView, check_uri
 from plugboard.engine.passwords import MAX_LENGTH, MIN_LENGTH
 from plugboard.engine.passwords import RULE as PASSWORD_RULE
+from plugboard.engine.policy import GrantRole
 from plugboard.engine.roles import Role
 from plugboard.engine.users import UserView
 from plugboard.errors import InvalidInput
@@ -186,6 +188,37 @@ class UserOut(BaseModel):
         return cls(**asdict(view))
 
 
+GrantObject = Annotated[
+    str,
+    StringConstraints(
+        max_length=256, pattern=r"^hosts/[A-Za-z0-9_.-]+(/(vms|networks)/[A-Za-z0-9_.-]+)?$"
+    ),
+    Field(
+        description="What the grant is on: hosts/HOST (host-admin), hosts/HOST/vms/VM "
+        "(vm-operator, vm-viewer) or hosts/HOST/networks/NETWORK (network-user)",
+        examples=["hosts/local/networks/lab"],
+    ),
+]
+
+
+class GrantCreate(Body):
+    user: Name
+    role: GrantRole
+    object: GrantObject
+
+
+class GrantOut(BaseModel):
+    id: int
+    user: str
+    role: GrantRole
+    object: str
+    created_at: datetime
+
+    @classmethod
+    def from_view(cls, view: GrantView) -> GrantOut:
+        return cls(**asdict(view))
+
+
 class EventQuery(Body):  # a misspelt filter is an error, not ignored
     target: str | None = Field(
         None,
@@ -203,7 +236,7 @@ class EventQuery(Body):  # a misspelt filter is an error, not ignored
         None,
         max_length=128,
         pattern=LINE_REGEX,
-        description="Exactly this actor: a token's name, libvirt or plugboard.",
+        description="Exactly this actor: a user's name, libvirt or plugboard.",
     )
     action: str | None = Field(
         None,
@@ -229,7 +262,10 @@ class EventOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int
     at: datetime
-    actor: str
+    actor: str = Field(description="Who: a user, libvirt or plugboard")
+    via: str | None = Field(
+        default=None, description='How the user showed who they are: "token NAME" or "password"'
+    )
     action: str
     target: str
     status: int

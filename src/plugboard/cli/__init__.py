@@ -9,6 +9,7 @@ import typer
 
 from plugboard import __version__
 from plugboard.cli import (
+    grants,
     hosts,
     interfaces,
     netcheck,
@@ -82,7 +83,18 @@ def root(
     defaults_from_before(ctx, host, output)
 
 
-for module in (service, hosts, networks, interfaces, vms, templates, netcheck, users, tokens):
+for module in (
+    service,
+    hosts,
+    networks,
+    interfaces,
+    vms,
+    templates,
+    netcheck,
+    users,
+    grants,
+    tokens,
+):
     module.register(app)
 
 

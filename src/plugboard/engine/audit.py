@@ -6,15 +6,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, cast, get_args
+from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
-from sqlalchemy import Select, Table, func, insert, select
+from sqlalchemy import Select, Table, func, insert, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from plugboard.engine import policy
 from plugboard.hosts.model import HostEvent
 from plugboard.store import Store
 from plugboard.store.models import Event, utcnow
+
+if TYPE_CHECKING:
+    from plugboard.engine.tokens import Principal
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,7 @@ def record(
     duration_ms: float,
     detail: str | None = None,
     data: dict[str, Any] | None = None,
+    via: str | None = None,
 ) -> None:
     # A Core insert, built once: the log is only ever appended to, no ORM identity to track.
     session.execute(
@@ -51,6 +56,7 @@ def record(
         {
             "at": utcnow(),
             "actor": actor,
+            "via": via,
             "action": action,
             "target": target,
             "status": status,
@@ -139,9 +145,23 @@ class EventFilter:
         return query
 
 
-def list_events(session: Session, only: EventFilter, *, limit: int, offset: int) -> EventPage:
-    """The log, newest first: `limit` events from `offset`, of those `only` lets through."""
+def list_events(
+    session: Session, by: Principal, only: EventFilter, *, limit: int, offset: int
+) -> EventPage:
+    """The log, newest first: `limit` events from `offset`, of those `only` lets through and
+    `by` may read (a user: those of what they may see, and their own)."""
     query = only.where(select(Event))
+    scope = policy.event_scope(by)
+    if scope is not None:
+        below, exact = scope
+        seen = [Event.actor == by.user]
+        if exact:
+            seen.append(Event.target.in_(exact))
+        seen += [
+            (Event.target == obj) | Event.target.startswith(obj + "/", autoescape=True)
+            for obj in below
+        ]
+        query = query.where(or_(*seen))
     total = session.scalar(select(func.count()).select_from(query.subquery()))
     items = session.scalars(query.order_by(Event.id.desc()).limit(limit).offset(offset))
     return EventPage(list(items), total or 0, limit, offset)

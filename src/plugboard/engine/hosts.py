@@ -11,6 +11,9 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from plugboard.engine import grants, policy
+from plugboard.engine.policy import Action, host_object
+from plugboard.engine.tokens import Principal, TokenCache
 from plugboard.errors import HostExists, HostNotFound, InvalidInput, PlugboardError
 from plugboard.hosts.connection import HostConnection
 from plugboard.hosts.model import HostState
@@ -120,10 +123,12 @@ def _find(session: Session, name: str) -> Host:
     return host
 
 
-def list_hosts(session: Session, registry: HostRegistry) -> list[HostView]:
-    """What each connection knows. Hosts never opened yet are opened now, all at once, and
-    waited for GET_TIMEOUT at most; a host known to be down is not waited for at all."""
-    hosts = list(session.scalars(select(Host).order_by(Host.name)))
+def list_hosts(session: Session, registry: HostRegistry, by: Principal) -> list[HostView]:
+    """What each connection knows, of the hosts `by` may see. Hosts never opened yet are
+    opened now, all at once, and waited for GET_TIMEOUT at most; a host known to be down is
+    not waited for at all."""
+    every = session.scalars(select(Host).order_by(Host.name))
+    hosts = policy.keep_visible(by, every, lambda h: host_object(h.name))
     connections = [registry.get(host.name) for host in hosts]
     opening = [f for f in (c.start_connecting() for c in connections) if f is not None]
     if opening:
@@ -131,7 +136,8 @@ def list_hosts(session: Session, registry: HostRegistry) -> list[HostView]:
     return [view(host, connection) for host, connection in zip(hosts, connections, strict=True)]
 
 
-def get_host(session: Session, registry: HostRegistry, name: str) -> HostView:
+def get_host(session: Session, registry: HostRegistry, by: Principal, name: str) -> HostView:
+    policy.require(by, Action.SEE, host_object(name))
     host = _find(session, name)
     connection = registry.get(name)
     connection.connect(timeout=GET_TIMEOUT)
@@ -139,8 +145,14 @@ def get_host(session: Session, registry: HostRegistry, name: str) -> HostView:
 
 
 def add_host(
-    session: Session, registry: HostRegistry, name: str, uri: str, domain_type: str = "auto"
+    session: Session,
+    registry: HostRegistry,
+    by: Principal,
+    name: str,
+    uri: str,
+    domain_type: str = "auto",
 ) -> HostView:
+    policy.require(by, Action.ADMIN, "hosts")
     check_uri(uri)
     if session.scalar(select(Host).where(Host.name == name)) is not None:
         raise HostExists(f"a host named '{name}' exists; remove it first or choose another name")
@@ -155,11 +167,14 @@ def add_host(
 def update_host(
     session: Session,
     registry: HostRegistry,
+    by: Principal,
     name: str,
     *,
     uri: str | None = None,
     domain_type: str | None = None,
 ) -> HostView:
+    policy.require(by, Action.SEE, host_object(name))
+    policy.require(by, Action.ADMIN, "hosts")
     host = _find(session, name)
     connection = registry.get(name)
     if uri is not None and uri != host.uri:
@@ -171,8 +186,14 @@ def update_host(
     return view(host, connection)
 
 
-def remove_host(session: Session, registry: HostRegistry, name: str) -> None:
+def remove_host(
+    session: Session, registry: HostRegistry, by: Principal, tokens: TokenCache, name: str
+) -> None:
+    """Remove the host from plugboard (its VMs and networks stay); the grants on it go."""
+    policy.require(by, Action.SEE, host_object(name))
+    policy.require(by, Action.ADMIN, "hosts")
     session.delete(_find(session, name))
+    grants.forget_object(session, tokens, host_object(name))
     on_commit(session, lambda: registry.remove(name))
 
 

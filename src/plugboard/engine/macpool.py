@@ -17,6 +17,9 @@ from lxml import etree
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from plugboard.engine import policy
+from plugboard.engine.policy import Action
+from plugboard.engine.tokens import Principal
 from plugboard.errors import (
     HostError,
     InvalidInput,
@@ -114,7 +117,8 @@ def get_pool(db: Session) -> Pool:
     return Pool(row.name, ranges, row.allow_duplicates)
 
 
-def set_pool(db: Session, ranges: list[str], allow_duplicates: bool) -> Pool:
+def set_pool(db: Session, by: Principal, ranges: list[str], allow_duplicates: bool) -> Pool:
+    policy.require(by, Action.ADMIN, "mac-pool")
     row = _row(db)
     row.ranges = "\n".join(f"{a}-{b}" for a, b in parse_ranges(ranges))
     row.allow_duplicates = allow_duplicates

@@ -12,9 +12,12 @@ from typing import Any
 
 from lxml import etree
 
+from plugboard.engine import grants, policy
 from plugboard.engine.etags import check_etag, etag_of
+from plugboard.engine.policy import Action, host_object, network_object, vm_object
+from plugboard.engine.tokens import Principal, TokenCache
 from plugboard.errors import InvalidInput, NetworkExists, NetworkInUse, PlugboardError
-from plugboard.hosts.adapter import Libvirt, LibvirtNetwork
+from plugboard.hosts.adapter import Libvirt, LibvirtNetwork, NetworkFlags
 from plugboard.hosts.connection import HostConnection
 from plugboard.hosts.errors import refusal_explained
 from plugboard.names import check_name
@@ -30,6 +33,7 @@ from plugboard.netxml.addresses import Address
 from plugboard.netxml.interface import Interface
 from plugboard.netxml.update import COMMANDS, SECTIONS
 from plugboard.netxml.validate import subnet_of
+from plugboard.store import Store
 from plugboard.vnic.metadata import NS as VNICS_NS
 from plugboard.vnic.xml import interface_of, mac_of, vnic_name
 
@@ -120,16 +124,22 @@ def _attached(lv: Libvirt) -> Attached:
     return found
 
 
-def _state(net: LibvirtNetwork, attached: Attached) -> NetworkState:
+def _state(
+    net: LibvirtNetwork, attached: Attached, flags: NetworkFlags | None = None
+) -> NetworkState:
+    if flags is None:
+        flags = NetworkFlags(net.is_active(), net.is_persistent(), net.autostart())
     xml = net.xml()
+    # Only a running network with a definition has two XMLs; otherwise the one read is both.
+    persistent_xml = net.xml(inactive=True) if flags.active and flags.persistent else xml
     on_it = {dev: n for (network, dev), n in attached.items() if network == net.name}
     return NetworkState(
         definition=parse_network(xml, live=True),
         xml=xml,
-        persistent_xml=net.xml(inactive=True),
-        active=net.is_active(),
-        persistent=net.is_persistent(),
-        autostart=net.autostart(),
+        persistent_xml=persistent_xml,
+        active=flags.active,
+        persistent=flags.persistent,
+        autostart=flags.autostart,
         connections=sum(on_it.values()),
         pool={dev: n for dev, n in on_it.items() if dev},
     )
@@ -139,20 +149,32 @@ def _state_now(lv: Libvirt, net: LibvirtNetwork) -> NetworkState:
     return _state(net, _attached(lv))
 
 
-def list_networks(host: HostConnection) -> list[NetworkState]:
+def _seen(host: HostConnection, by: Principal, nets: list[LibvirtNetwork]) -> list[LibvirtNetwork]:
+    return policy.keep_visible(by, nets, lambda n: network_object(host.name, n.name))
+
+
+def list_networks(host: HostConnection, by: Principal) -> list[NetworkState]:
+    """The host's networks that `by` may see (a user: those granted to them)."""
+    policy.require(by, Action.SEE, host_object(host.name))
+
     def read(lv: Libvirt) -> list[NetworkState]:
         attached = _attached(lv)
-        return sorted((_state(n, attached) for n in lv.networks()), key=lambda s: s.name)
+        flags = lv.network_flags()
+        states = (_state(n, attached, flags.get(n.name)) for n in _seen(host, by, lv.networks()))
+        return sorted(states, key=lambda s: s.name)
 
     return host.call(read)
 
 
-def network_names(host: HostConnection) -> list[str]:
-    """The host's networks' names alone (one libvirt call: no XML, no state)."""
-    return host.call(lambda lv: sorted(n.name for n in lv.networks()))
+def network_names(host: HostConnection, by: Principal) -> list[str]:
+    """The names alone of the host's networks `by` may see (one libvirt call: no XML, no
+    state)."""
+    policy.require(by, Action.SEE, host_object(host.name))
+    return host.call(lambda lv: sorted(n.name for n in _seen(host, by, lv.networks())))
 
 
-def get_network(host: HostConnection, name: str) -> NetworkState:
+def get_network(host: HostConnection, by: Principal, name: str) -> NetworkState:
+    policy.require(by, Action.SEE, network_object(host.name, name))
     return host.call(lambda lv: _state_now(lv, lv.network(name)))
 
 
@@ -180,8 +202,14 @@ REFUSED_DEFINITION = "libvirt refused the definition"
 
 
 def define_network(
-    host: HostConnection, definition: Network, *, start: bool = False, autostart: bool = False
+    host: HostConnection,
+    by: Principal,
+    definition: Network,
+    *,
+    start: bool = False,
+    autostart: bool = False,
 ) -> NetworkChange:
+    policy.require(by, Action.MANAGE, host_object(host.name))
     xml = format_network(definition)
     name = definition.name or ""
 
@@ -217,6 +245,7 @@ def _undefine_half_made(net: LibvirtNetwork) -> None:
 
 def redefine_network(
     host: HostConnection,
+    by: Principal,
     name: str,
     definition: Network,
     *,
@@ -225,6 +254,7 @@ def redefine_network(
 ) -> NetworkChange:
     """virsh net-define over a network (as net-edit does): the same network, its UUID and its
     bridge's MAC kept unless the definition names others; `if_match` as RFC 9110 says."""
+    _may_manage(by, host, name)
     if definition.name != name:
         raise InvalidInput(
             f"the definition is named '{definition.name}', not '{name}'; a "
@@ -266,17 +296,33 @@ def _keep_identity(definition: Network, old: Network) -> None:
         definition.mac = old.mac
 
 
-def start_network(host: HostConnection, name: str) -> NetworkChange:
+def _may_manage(by: Principal, host: HostConnection, name: str) -> None:
+    """A change of a network's definition or state is a host-admin's (404 for a network
+    the caller may not see)."""
+    policy.require(by, Action.SEE, network_object(host.name, name))
+    policy.require(by, Action.MANAGE, host_object(host.name))
+
+
+def start_network(host: HostConnection, by: Principal, name: str) -> NetworkChange:
+    _may_manage(by, host, name)
     return _act(host, name, lambda _, net: net.create(), "could not start")
 
 
-def stop_network(host: HostConnection, name: str) -> NetworkChange:
+def stop_network(host: HostConnection, by: Principal, name: str) -> NetworkChange:
+    _may_manage(by, host, name)
     return _act(host, name, lambda _, net: net.destroy(), "could not stop")
 
 
 def set_autostart(
-    host: HostConnection, name: str, autostart: bool, *, if_match: str | None = None
+    host: HostConnection,
+    by: Principal,
+    name: str,
+    autostart: bool,
+    *,
+    if_match: str | None = None,
 ) -> NetworkChange:
+    _may_manage(by, host, name)
+
     def checked(lv: Libvirt, net: LibvirtNetwork) -> None:
         check_etag(_state_now(lv, net).etag, if_match, f"network {name}")
         net.set_autostart(autostart)
@@ -311,8 +357,9 @@ def users_of(lv: Libvirt, name: str) -> list[str]:
     return sorted(users)
 
 
-def users_by_network(host: HostConnection) -> dict[str, list[str]]:
-    """`users_of` for every network of the host, read in one pass over its VMs."""
+def users_by_network(host: HostConnection, by: Principal) -> dict[str, list[str]]:
+    """`users_of` for every network of the host, read in one pass over its VMs (those `by`
+    may see)."""
 
     def read(lv: Libvirt) -> dict[str, list[str]]:
         users: dict[str, set[str]] = {}
@@ -321,12 +368,26 @@ def users_by_network(host: HostConnection) -> dict[str, list[str]]:
                 users.setdefault(src.get("network") or "", set()).add(dom.name)
             for src in UNPLUGGED_SOURCES(root):
                 users.setdefault(src.get("network") or "", set()).add(dom.name)
-        return {network: sorted(vms) for network, vms in users.items()}
+        return {
+            network: policy.keep_visible(by, sorted(vms), lambda vm: vm_object(host.name, vm))
+            for network, vms in users.items()
+        }
 
     return host.call(read)
 
 
-def delete_network(host: HostConnection, name: str, *, force: bool = False) -> None:
+def delete_network(
+    host: HostConnection,
+    store: Store,
+    by: Principal,
+    tokens: TokenCache,
+    name: str,
+    *,
+    force: bool = False,
+) -> None:
+    """Delete the network (refused while VMs use it, unless `force`); the grants on it go."""
+    _may_manage(by, host, name)
+
     def delete(lv: Libvirt) -> None:
         net = lv.network(name)
         users = users_of(lv, name)
@@ -343,10 +404,13 @@ def delete_network(host: HostConnection, name: str, *, force: bool = False) -> N
                 net.undefine()
 
     host.call(delete)
+    with store.session() as db:
+        grants.forget_object(db, tokens, network_object(host.name, name))
 
 
 def update_network(
     host: HostConnection,
+    by: Principal,
     name: str,
     command: str,
     section: str,
@@ -355,6 +419,7 @@ def update_network(
     parent_index: int = -1,
 ) -> NetworkChange:
     """One virNetworkUpdate, live and persistent; checked with netxml first."""
+    _may_manage(by, host, name)
     if command not in COMMANDS or section not in SECTIONS:
         raise InvalidInput(
             f"command must be one of {', '.join(COMMANDS)} and section one of {', '.join(SECTIONS)}"
@@ -385,11 +450,22 @@ class Card:
     wired_to: str  # "network lab", "bridge br0", "macvtap on eth0", "no source"
 
 
-def leases(host: HostConnection, name: str) -> list[DhcpLease]:
+def leases(host: HostConnection, by: Principal, name: str) -> list[DhcpLease]:
+    """The network's DHCP leases with the card holding each; a user sees those of the VMs
+    they may see."""
+    policy.require(by, Action.SEE, network_object(host.name, name))
+
     def read(lv: Libvirt) -> list[DhcpLease]:
         net = lv.network(name)
         owners = _cards_by_mac(lv)
         found = [_lease(lease, owners.get(_mac(lease)), name) for lease in net.dhcp_leases()]
+        if not by.is_admin:
+            found = [
+                lease
+                for lease in found
+                if lease.vm is not None
+                and policy.can(by, Action.SEE, vm_object(host.name, lease.vm))
+            ]
         return sorted(found, key=lambda lease: Address.parse(lease.ip))
 
     return host.call(read)

@@ -12,6 +12,9 @@ from typing import Any, Literal, get_args
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from plugboard.engine import policy
+from plugboard.engine.policy import Action
+from plugboard.engine.tokens import Principal
 from plugboard.engine.vm_spec import HOTPLUG_SLOTS, check_boot
 from plugboard.errors import InvalidInput, TemplateExists, TemplateNotFound
 from plugboard.store.models import Template, utcnow
@@ -88,7 +91,8 @@ def _mode(iface: dict[str, Any]) -> str | None:
     return (iface.get("mode") or DEFAULT_MACVTAP_MODE) if iface["type"] == "macvtap" else None
 
 
-def create_template(session: Session, spec: TemplateSpec) -> Template:
+def create_template(session: Session, by: Principal, spec: TemplateSpec) -> Template:
+    policy.require(by, Action.ADMIN, "templates")
     check(spec)
     if session.scalar(select(Template).where(Template.name == spec.name)) is not None:
         raise TemplateExists(
@@ -100,7 +104,8 @@ def create_template(session: Session, spec: TemplateSpec) -> Template:
     return template
 
 
-def replace_template(session: Session, name: str, spec: TemplateSpec) -> Template:
+def replace_template(session: Session, by: Principal, name: str, spec: TemplateSpec) -> Template:
+    policy.require(by, Action.ADMIN, "templates")
     if spec.name != name:
         raise InvalidInput(
             f"the body names template '{spec.name}', the path '{name}'; a template is not "
@@ -111,7 +116,8 @@ def replace_template(session: Session, name: str, spec: TemplateSpec) -> Templat
     return _fill(_find(session, name), spec)
 
 
-def delete_template(session: Session, name: str) -> None:
+def delete_template(session: Session, by: Principal, name: str) -> None:
+    policy.require(by, Action.ADMIN, "templates")
     session.delete(_find(session, name))
 
 

@@ -19,7 +19,6 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from plugboard.engine import audit
 from plugboard.engine.admins import active_admins, check_admins_left, enabled_admins, lock_admins
 from plugboard.errors import (
-    Forbidden,
     InvalidInput,
     TokenExists,
     TokenNotFound,
@@ -27,7 +26,7 @@ from plugboard.errors import (
     UserNotFound,
 )
 from plugboard.store import on_commit
-from plugboard.store.models import Token, User, utcnow
+from plugboard.store.models import Grant, Token, User, utcnow
 
 PREFIX = "pb_"
 
@@ -45,26 +44,30 @@ class Principal:
     user: str
     role: str
     token: str | None = None
+    # (object, role) of each of the user's grants (plugboard.engine.policy); none for admins,
+    # who need none.
+    grants: frozenset[tuple[str, str]] = frozenset()
 
     @property
     def name(self) -> str:
-        """As the audit log names who asked: the token's name (as before tokens had users),
-        or `user:NAME` for a password sign-in (':' is in no token's name)."""
-        return self.token if self.token is not None else f"user:{self.user}"
+        """As the audit log names who asked: the user."""
+        return self.user
+
+    @property
+    def via(self) -> str:
+        """How they showed who they are, for the audit log: "token NAME" or "password"."""
+        return f"token {self.token}" if self.token is not None else "password"
 
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
 
-    def require_admin(self) -> None:
-        if not self.is_admin:
-            raise Forbidden(f"{self._who} has role '{self.role}'; this needs 'admin'")
-
     @property
-    def _who(self) -> str:
+    def described(self) -> str:
+        """As a refusal names them: "user 'alice'" or "token 'ci' of user 'alice'"."""
         if self.token is None:
             return f"user '{self.user}'"
-        return f"token '{self.token}'"
+        return f"token '{self.token}' of user '{self.user}'"
 
 
 def acting_role(user_role: str, token_role: str) -> str:
@@ -146,23 +149,32 @@ def authenticate_hash(session: Session, token_hash: str) -> Principal:
     now = utcnow()
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
         token.last_used_at = now  # at most once a minute: reads stay reads
-    return Principal(user.id, user.username, acting_role(user.role, token.role), token.name)
+    role = acting_role(user.role, token.role)
+    return Principal(user.id, user.username, role, token.name, grants_of(session, user.id, role))
+
+
+def grants_of(session: Session, user_id: int, role: str) -> frozenset[tuple[str, str]]:
+    """The user's grants, (object, role) each; an admin needs none and none are read."""
+    if role == "admin":
+        return frozenset()
+    rows = session.execute(select(Grant.object, Grant.role).where(Grant.user_id == user_id))
+    return frozenset((obj, grant_role) for obj, grant_role in rows)
 
 
 def token_label(session: Session, secret: str) -> str:
-    """Who sent `secret`, as the audit log names them (never the secret): the token's name,
+    """Who sent `secret`, as the audit log names them (never the secret): its user,
     "revoked token 'NAME'" or "invalid token". A read only: no `last_used_at`."""
     found = session.execute(
-        select(Token, User.enabled)
+        select(Token, User.enabled, User.username)
         .join(User, Token.user_id == User.id)
         .where(Token.token_hash == hash_token(secret))
     ).one_or_none()
     if found is None:
         return "invalid token"
-    token, enabled = found
+    token, enabled, username = found
     if token.revoked_at is not None:
         return f"revoked token '{token.name}'"
-    return token.name if enabled else f"disabled user's token '{token.name}'"
+    return username if enabled else f"disabled user's token '{token.name}'"
 
 
 def create_token(

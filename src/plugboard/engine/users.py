@@ -10,14 +10,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from plugboard.engine import passwords
 from plugboard.engine.admins import check_admins_left, lock_admins
-from plugboard.engine.tokens import Principal, TokenCache
+from plugboard.engine.tokens import Principal, TokenCache, grants_of
 from plugboard.errors import Unauthorized, UserExists, UserNotFound
 from plugboard.store import on_commit
-from plugboard.store.models import Token, User, utcnow
+from plugboard.store.models import Grant, Token, User, utcnow
 
 WRONG = "wrong username or password"  # the same words whichever was wrong: no user is revealed
 
@@ -116,6 +116,7 @@ def remove_user(session: Session, cache: TokenCache, username: str) -> None:
     user = get_user(session, username)
     lock_admins(session)
     session.execute(delete(Token).where(Token.user_id == user.id))
+    session.execute(delete(Grant).where(Grant.user_id == user.id))
     session.delete(user)
     check_admins_left(session, f"'{username}' is")
     on_commit(session, lambda: cache.forget_user(username))
@@ -139,7 +140,10 @@ def sign_in(session: Session, username: str, password: str) -> Principal:
 
 
 def principal_of(user: User) -> Principal:
-    return Principal(user.id, user.username, user.role)
+    session = object_session(user)
+    assert session is not None
+    grants = grants_of(session, user.id, user.role)
+    return Principal(user.id, user.username, user.role, None, grants)
 
 
 def session_principal(session: Session, user_id: int) -> Principal:

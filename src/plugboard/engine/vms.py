@@ -12,10 +12,12 @@ from typing import Any
 from lxml import etree
 from sqlalchemy.orm import Session
 
-from plugboard.engine import journal, macpool, templates
+from plugboard.engine import grants, journal, macpool, policy, templates
 from plugboard.engine.hosts import get_host
 from plugboard.engine.locks import MAC_LOCK, holding
+from plugboard.engine.policy import Action, host_object, vm_object
 from plugboard.engine.sources import check_network_active, ensure_blackhole, resolve
+from plugboard.engine.tokens import Principal, TokenCache
 from plugboard.engine.vm_spec import (
     HOTPLUG_SLOTS,
     VmSpec,
@@ -110,8 +112,11 @@ def ensure_hotplug_slots(lv: Libvirt, dom: LibvirtDomain, wanted: int) -> Libvir
     return lv.define_domain(etree.tostring(root, encoding="unicode"))
 
 
-def set_hotplug_slots(host: HostConnection, store: Store, name: str, wanted: int) -> VmView:
+def set_hotplug_slots(
+    host: HostConnection, store: Store, by: Principal, name: str, wanted: int
+) -> VmView:
     """At least `wanted` free PCI slots at the VM's next start (now, for a stopped VM)."""
+    policy.require(by, Action.OPERATE, vm_object(host.name, name))
 
     def run(lv: Libvirt) -> VmView:
         dom = lv.domain(name)
@@ -127,18 +132,23 @@ def set_hotplug_slots(host: HostConnection, store: Store, name: str, wanted: int
     return host.call(run)
 
 
-def list_vms(host: HostConnection, *, ips: bool = False) -> list[VmView]:
-    """Every VM of the host (`ips`: with its vNICs' addresses, from the DHCP leases)."""
+def list_vms(host: HostConnection, by: Principal, *, ips: bool = False) -> list[VmView]:
+    """Every VM of the host `by` may see (`ips`: with its vNICs' addresses, from the DHCP
+    leases)."""
+    policy.require(by, Action.SEE, host_object(host.name))
 
     def read(lv: Libvirt) -> list[VmView]:
-        return sorted((_view(d, lv if ips else None) for d in lv.domains()), key=lambda v: v.name)
+        domains = policy.keep_visible(by, lv.domains(), lambda d: vm_object(host.name, d.name))
+        return sorted((_view(d, lv if ips else None) for d in domains), key=lambda v: v.name)
 
     return host.call(read)
 
 
-def get_vm(host: HostConnection, store: Store, name: str, *, ips: bool = False) -> VmView:
+def get_vm(
+    host: HostConnection, store: Store, by: Principal, name: str, *, ips: bool = False
+) -> VmView:
     """One VM, its vNICs with what the store adds to them (`ips`: and their addresses)."""
-
+    policy.require(by, Action.SEE, vm_object(host.name, name))
     return host.call(lambda lv: _one(lv, store, host.name, name, ips=ips))
 
 
@@ -178,7 +188,9 @@ class VmCreated:
     unchecked_hosts: list[str]  # hosts the new vNICs' MACs could not be checked on
 
 
-def spec_for(db: Session, registry: HostRegistry, host: str, req: VmRequest) -> VmSpec:
+def spec_for(
+    db: Session, registry: HostRegistry, by: Principal, host: str, req: VmRequest
+) -> VmSpec:
     """The VM to make: the request over its template over the defaults."""
     made = templates.get_template(db, req.template) if req.template else None
     boot = req.boot if req.boot is not None else (made.boot if made else None)
@@ -186,7 +198,7 @@ def spec_for(db: Session, registry: HostRegistry, host: str, req: VmRequest) -> 
         raise InvalidInput("boot is required when no template is given", field="boot")
     domain_type = req.domain_type or (made.domain_type if made else "auto")
     if domain_type == "auto":
-        domain_type = get_host(db, registry, host).domain_type or "qemu"
+        domain_type = get_host(db, registry, by, host).domain_type or "qemu"
     return VmSpec(
         name=req.name,
         memory_mib=req.memory_mib or (made.memory_mib if made else DEFAULT_MEMORY_MIB),
@@ -207,18 +219,23 @@ def create_vm(
     store: Store,
     registry: HostRegistry,
     host: HostConnection,
+    by: Principal,
+    tokens: TokenCache,
     req: VmRequest,
     *,
     start: bool = False,
 ) -> VmCreated:
-    """Define (and start) a VM; nothing half-made stays behind when a step fails."""
-    spec = spec_for(db, registry, host.name, req)
+    """Define (and start) a VM; nothing half-made stays behind when a step fails. A user
+    who creates it becomes its vm-operator."""
+    policy.require(by, Action.MANAGE, host_object(host.name))
+    spec = spec_for(db, registry, by, host.name, req)
     check_boot(spec.kernel, spec.disk)
     pool = macpool.get_pool(db)
     with MAC_LOCK:
         scan = macpool.macs_in_use(registry)
         scan.macs |= journal.reserved_macs(store)
         view = host.call(lambda lv: _create(lv, store, host.name, spec, pool, scan.macs, start))
+    grants.give_creator(db, tokens, by, vm_object(host.name, spec.name))
     return VmCreated(view, scan.unchecked_hosts)
 
 
@@ -350,7 +367,9 @@ def _start_refused(name: str, root: etree._Element) -> Callable[[str], Plugboard
     return make
 
 
-def start_vm(host: HostConnection, store: Store, name: str) -> VmView:
+def start_vm(host: HostConnection, store: Store, by: Principal, name: str) -> VmView:
+    policy.require(by, Action.OPERATE, vm_object(host.name, name))
+
     def run(lv: Libvirt) -> VmView:
         dom = lv.domain(name)
         with holding(store, host.name, dom.uuid):
@@ -360,15 +379,29 @@ def start_vm(host: HostConnection, store: Store, name: str) -> VmView:
     return host.call(run, timeout=120)
 
 
-def shutdown_vm(host: HostConnection, store: Store, name: str) -> VmView:
+def shutdown_vm(host: HostConnection, store: Store, by: Principal, name: str) -> VmView:
+    policy.require(by, Action.OPERATE, vm_object(host.name, name))
     return _act(host, store, name, lambda _lv, dom: dom.shutdown(), "could not be shut down")
 
 
-def destroy_vm(host: HostConnection, store: Store, name: str) -> VmView:
+def destroy_vm(host: HostConnection, store: Store, by: Principal, name: str) -> VmView:
+    policy.require(by, Action.OPERATE, vm_object(host.name, name))
     return _act(host, store, name, lambda _lv, dom: dom.destroy(), "could not be stopped")
 
 
-def delete_vm(host: HostConnection, store: Store, name: str, *, force: bool = False) -> None:
+def delete_vm(
+    host: HostConnection,
+    store: Store,
+    by: Principal,
+    tokens: TokenCache,
+    name: str,
+    *,
+    force: bool = False,
+) -> None:
+    """Delete the VM (a host-admin's); the grants on it go with it."""
+    policy.require(by, Action.SEE, vm_object(host.name, name))
+    policy.require(by, Action.MANAGE, host_object(host.name))
+
     def delete(lv: Libvirt) -> None:
         dom = lv.domain(name)
         with holding(store, host.name, dom.uuid):
@@ -383,3 +416,5 @@ def delete_vm(host: HostConnection, store: Store, name: str, *, force: bool = Fa
             journal.forget_vm(store, host.name, dom.uuid)
 
     host.call(delete)
+    with store.session() as db:
+        grants.forget_object(db, tokens, vm_object(host.name, name))

@@ -16,10 +16,11 @@ from collections.abc import Callable, Container
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from plugboard.engine import announce, guests, journal, macpool
+from plugboard.engine import announce, guests, journal, macpool, policy
 from plugboard.engine.etags import check_etag
 from plugboard.engine.executor import execute, steps_for
 from plugboard.engine.locks import MAC_LOCK, holding
+from plugboard.engine.policy import Action, host_object, network_object, vm_object
 from plugboard.engine.recovery import recover_vm
 from plugboard.engine.sources import (
     check_network_active,
@@ -28,6 +29,7 @@ from plugboard.engine.sources import (
     resolve_current,
 )
 from plugboard.engine.steps import StepContext
+from plugboard.engine.tokens import Principal
 from plugboard.engine.vm_state import VmState, VnicState, add_ips, fill_ips, find_vnic, read_vm
 from plugboard.engine.vnic_notes import annotate
 from plugboard.errors import (
@@ -45,7 +47,7 @@ from plugboard.hosts.model import HostEvent
 from plugboard.hosts.registry import HostRegistry
 from plugboard.store import Store
 from plugboard.vnic import Plan, PlanError, Vnic, VnicEdit, plan
-from plugboard.vnic.model import Attachment, vnic_to_json
+from plugboard.vnic.model import Attachment, Source, vnic_to_json
 from plugboard.vnic.slots import domain_slots
 
 REMOVE_TIMEOUT = 60.0
@@ -132,11 +134,13 @@ Work = Callable[[LockedVm], VnicChange]
 
 
 # --- reading ---------------------------------------------------------------------------------
-def list_vnics(host: HostConnection, store: Store, vm: str) -> list[VnicState]:
+def list_vnics(host: HostConnection, store: Store, by: Principal, vm: str) -> list[VnicState]:
+    policy.require(by, Action.SEE, vm_object(host.name, vm))
     return host.call(lambda lv: list(_read(lv, store, host.name, vm).vnics.values()))
 
 
-def get_vnic(host: HostConnection, store: Store, vm: str, name: str) -> VnicState:
+def get_vnic(host: HostConnection, store: Store, by: Principal, vm: str, name: str) -> VnicState:
+    policy.require(by, Action.SEE, vm_object(host.name, vm))
     return host.call(lambda lv: find_vnic(_read(lv, store, host.name, vm), name))
 
 
@@ -202,6 +206,7 @@ class VnicChangeRequest:
     vm: str
     name: str
     edit: VnicEdit
+    by: Principal  # who asks: plugboard.engine.policy's caller
     if_match: str | None = None
     dry_run: bool = False
     hotunplug_timeout: float = 30.0
@@ -216,7 +221,9 @@ class VnicChangeRequest:
             _check_etag(current, self.if_match)
             known: dict[str, Attachment] = {}
             current.vnic = resolve_current(s.lv, current, known)
-            desired = resolve(s.lv, self.edit.applied_to(current.vnic), known, current.vnic)
+            asked = self.edit.applied_to(current.vnic)
+            check_wiring(self.by, s.host, current.vnic, asked)
+            desired = resolve(s.lv, asked, known, current.vnic)
             if current.vnic.same_as(desired):
                 desired = current.vnic
             note = s.notes.notes.get(self.name)
@@ -311,6 +318,7 @@ def change_vnic(
 ) -> VnicChange:
     """Change one vNIC (desired -> plan -> apply -> verify); a new MAC is checked against
     every registered host first."""
+    policy.require(req.by, Action.OPERATE, vm_object(host.name, req.vm))
     if "mac" not in req.edit.fields:
         work = req.work(None, set())
         return host.call(_locked(host, store, req.vm, work, req.hotunplug_timeout), req.timeout)
@@ -332,6 +340,7 @@ async def change_vnic_async(
 ) -> VnicChange:
     """`change_vnic` for the event loop: a change without a new MAC goes straight to the
     host's threads (one thread hop less: a re-wire's latency is what users feel)."""
+    policy.require(req.by, Action.OPERATE, vm_object(host.name, req.vm))
     if "mac" in req.edit.fields:
         return await asyncio.to_thread(change_vnic, host, registry, store, req)
     work = req.work(None, set())
@@ -354,6 +363,7 @@ def add_vnic(
     host: HostConnection,
     registry: HostRegistry,
     store: Store,
+    by: Principal,
     vm: str,
     fields: dict[str, Any],
     *,
@@ -361,12 +371,13 @@ def add_vnic(
 ) -> VnicChange:
     """Add a vNIC (hot-plugged when the VM runs and it is plugged); its MAC is the one
     asked, if free, or the pool's lowest free one."""
+    policy.require(by, Action.OPERATE, vm_object(host.name, vm))
     if fields.get("mac") is not None:
         fields = fields | {"mac": macpool.check_mac(fields["mac"])}
     pool = _pool(store)
     with MAC_LOCK:
         scan = _scan(registry, store)
-        work = _adding(vm, fields, pool, scan.macs)
+        work = _adding(by, vm, fields, pool, scan.macs)
         change = host.call(
             _locked(host, store, vm, work, hotunplug_timeout), timeout=hotunplug_timeout * 2 + 30
         )
@@ -374,7 +385,9 @@ def add_vnic(
     return change
 
 
-def _adding(vm: str, fields: dict[str, Any], pool: macpool.Pool, in_use: set[str]) -> Work:
+def _adding(
+    by: Principal, vm: str, fields: dict[str, Any], pool: macpool.Pool, in_use: set[str]
+) -> Work:
     def work(s: LockedVm) -> VnicChange:
         name = fields.get("name") or next_name(s.state.vnics)
         if name in s.state.vnics:
@@ -384,7 +397,9 @@ def _adding(vm: str, fields: dict[str, Any], pool: macpool.Pool, in_use: set[str
             mac = fields.get("mac") or macpool.allocate(pool, taken)
             if fields.get("mac"):
                 macpool.check_free(mac, pool, taken)
-            desired = resolve(s.lv, Vnic(**(fields | {"name": name, "mac": mac})))
+            asked = Vnic(**(fields | {"name": name, "mac": mac}))
+            check_wiring(by, s.host, None, asked)
+            desired = resolve(s.lv, asked)
             steps = s.plan(None, desired)
             s.check_feasible(desired.with_(plugged=False), desired, steps)
             try:
@@ -401,9 +416,16 @@ def _adding(vm: str, fields: dict[str, Any], pool: macpool.Pool, in_use: set[str
 
 
 def remove_vnic(
-    host: HostConnection, store: Store, vm: str, name: str, *, if_match: str | None = None
+    host: HostConnection,
+    store: Store,
+    by: Principal,
+    vm: str,
+    name: str,
+    *,
+    if_match: str | None = None,
 ) -> VnicChange:
     """Remove a vNIC: the VM is stopped, or the vNIC is unplugged."""
+    policy.require(by, Action.OPERATE, vm_object(host.name, vm))
 
     def work(s: LockedVm) -> VnicChange:
         current = find_vnic(s.state, name)
@@ -413,6 +435,25 @@ def remove_vnic(
         return VnicChange(steps, None, applied=True, before=current.vnic)
 
     return host.call(_locked(host, store, vm, work, 30.0), timeout=REMOVE_TIMEOUT)
+
+
+def check_wiring(by: Principal, host: str, before: Vnic | None, asked: Vnic) -> None:
+    """Wiring a vNIC to a network needs network-user on it; to the host's own devices (a
+    bridge, a macvtap device, an Open vSwitch bridge), host-admin; to no network, nothing.
+    A change that keeps the vNIC where it is needs nothing more than the VM's grant. Asked
+    before the network is looked up: a user learns nothing of a network they may not use."""
+    if by.is_admin or asked.source is None:
+        return
+    if before is not None and before.source is not None and _same_wire(before.source, asked.source):
+        return
+    if asked.source.network is not None:
+        policy.require(by, Action.WIRE, network_object(host, asked.source.network))
+    else:
+        policy.require(by, Action.WIRE, host_object(host))
+
+
+def _same_wire(a: Source, b: Source) -> bool:
+    return replace(a, attachment="tap") == replace(b, attachment="tap")
 
 
 def next_name(existing: Container[str]) -> str:

@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -88,6 +89,22 @@ class Token(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
 
+class Grant(Base):
+    """A user's role on one object (oVirt's permissions): `network-user` on a host's network
+    (may wire vNICs to it), `vm-operator` or `vm-viewer` on a VM, `host-admin` on a host. The
+    object is named as the audit log names it: hosts/H, hosts/H/vms/V, hosts/H/networks/N."""
+
+    __tablename__ = "grants"
+    __table_args__ = (UniqueConstraint("user_id", "object", "role", name="uq_grants"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE", name="fk_grants_user_id_users"), index=True
+    )
+    object: Mapped[str] = mapped_column(String(256), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Event(Base):
     """One change request in the audit log: who asked what, on what, how it ended, how long."""
 
@@ -95,6 +112,8 @@ class Event(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     actor: Mapped[str] = mapped_column(String(128))
+    # How the actor showed who they are: "token NAME", "password", or None (plugboard, libvirt)
+    via: Mapped[str | None] = mapped_column(String(128), default=None)
     action: Mapped[str] = mapped_column(String(128))
     target: Mapped[str] = mapped_column(String(512), index=True)
     status: Mapped[int] = mapped_column(Integer)

@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from plugboard.api.deps import Services
 from plugboard.api.problems import validation_detail
 from plugboard.api.text import check_document
-from plugboard.engine import audit, users
+from plugboard.engine import audit, policy, users
 from plugboard.engine.tokens import Principal, authenticate_hash
 from plugboard.errors import Forbidden, InvalidInput, PlugboardError, Unauthorized
 from plugboard.web.sessions import COOKIE, SessionStore, WebSession
@@ -81,8 +81,22 @@ class Viewer:
     services: Services
 
     @property
-    def can_change(self) -> bool:
+    def is_admin(self) -> bool:
+        """May change what is plugboard's own: hosts, templates, users."""
         return self.principal.is_admin
+
+    def can(self, action: str, obj: str) -> bool:
+        """What the page offers follows the policy (plugboard.engine.policy); the engine
+        checks it again whatever is posted."""
+        return policy.can(self.principal, policy.Action(action), obj)
+
+    def can_manage(self, host: str) -> bool:
+        """May define networks and create and delete VMs on the host (a host-admin)."""
+        return self.can("manage", policy.host_object(host))
+
+    def can_operate(self, host: str, vm: str) -> bool:
+        """May start and stop the VM and change its vNICs (its vm-operator)."""
+        return self.can("operate", policy.vm_object(host, vm))
 
     @property
     def csrf(self) -> str:
@@ -104,7 +118,7 @@ async def viewer(request: Request) -> Viewer:
     except Unauthorized:
         sessions_of(request).close(request.cookies.get(COOKIE))
         raise SignInRequired from None
-    request.state.actor = who.name
+    request.state.actor, request.state.via = who.name, who.via
     return Viewer(who, session, svc)
 
 
@@ -138,15 +152,14 @@ FormDep = Annotated[Form, Depends(form)]
 
 
 def check_change(request: Request, who: Viewer, posted: Form) -> None:
-    """A change from a page: its form's CSRF token matches the session's, and the token may
-    change things (the API's rule: admin)."""
+    """A change from a page: its form's CSRF token matches the session's, and its fields
+    are text as any API body's. Who may make it is the engine's to say (its policy)."""
     sent = posted.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER)
     if not who.session.csrf_ok(sent):
         raise Forbidden(
             "the form's CSRF token is missing or not this session's; nothing was changed. "
             "Reload the page and try again"
         )
-    who.principal.require_admin()
     check_document(dict(posted))  # no control characters, as in every API body
 
 
@@ -195,6 +208,7 @@ def audited(who: Viewer, action: str, target: str) -> Iterator[None]:
             audit.record(
                 db,
                 actor=who.principal.name,
+                via=who.principal.via,
                 action=f"{action} (web)",
                 target=target,
                 status=status,

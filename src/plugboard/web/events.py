@@ -44,7 +44,9 @@ def events_page(request: Request, who: Who) -> Response:
         problem = Problem.invalid(err)
     else:
         with who.services.store.session() as db:
-            page = audit.list_events(db, query.only(), limit=query.limit, offset=query.offset)
+            page = audit.list_events(
+                db, who.principal, query.only(), limit=query.limit, offset=query.offset
+            )
     offset = page.offset if page else 0
     return render(
         request, "events.html", 422 if problem else 200, who=who, hosts=host_names(who),

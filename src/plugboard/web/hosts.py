@@ -36,13 +36,13 @@ class HostRow:
 def host_rows(who: Viewer) -> list[HostRow]:
     registry = who.services.registry
     with who.services.store.session() as db:
-        views = hosts.list_hosts(db, registry)
+        views = hosts.list_hosts(db, registry, who.principal)
     return [HostRow(v, hosts.counts(registry.get(v.name))) for v in views]
 
 
 def host_names(who: Viewer) -> list[str]:
     with who.services.store.session() as db:
-        return [v.name for v in hosts.list_hosts(db, who.services.registry)]
+        return [v.name for v in hosts.list_hosts(db, who.services.registry, who.principal)]
 
 
 def _page(request: Request, who: Viewer, status: int = 200, **context: object) -> HTMLResponse:
@@ -77,7 +77,9 @@ def add_host(request: Request, who: Who, posted: FormDep) -> Response:
         check_change(request, who, posted)
         body = HostCreate.model_validate(asked)
         with audited(who, "POST /hosts", f"hosts/{body.name}"), who.services.store.session() as db:
-            hosts.add_host(db, who.services.registry, body.name, body.uri, body.domain_type)
+            hosts.add_host(
+                db, who.services.registry, who.principal, body.name, body.uri, body.domain_type
+            )
     except ValidationError as err:
         return _page(request, who, 422, problem=Problem.invalid(err), asked=asked)
     except PlugboardError as err:
@@ -87,7 +89,7 @@ def add_host(request: Request, who: Who, posted: FormDep) -> Response:
 
 def _one(who: Viewer, name: str) -> hosts.HostView:
     with who.services.store.session() as db:
-        return hosts.get_host(db, who.services.registry, name)
+        return hosts.get_host(db, who.services.registry, who.principal, name)
 
 
 @router.get("/hosts/{host}/edit", response_class=HTMLResponse, include_in_schema=False)
@@ -105,7 +107,9 @@ def edit_host(request: Request, who: Who, host: Name, posted: FormDep) -> Respon
             audited(who, "PATCH /hosts/{host}", f"hosts/{host}"),
             who.services.store.session() as db,
         ):
-            hosts.update_host(db, who.services.registry, host, **body.model_dump(exclude_none=True))
+            hosts.update_host(
+                db, who.services.registry, who.principal, host, **body.model_dump(exclude_none=True)
+            )
     except (ValidationError, PlugboardError) as err:
         problem = Problem.invalid(err) if isinstance(err, ValidationError) else Problem.of(err)
         return render(
@@ -128,7 +132,7 @@ def remove_host(request: Request, who: Who, host: Name, posted: FormDep) -> Resp
             audited(who, "DELETE /hosts/{host}", f"hosts/{host}"),
             who.services.store.session() as db,
         ):
-            hosts.remove_host(db, who.services.registry, host)
+            hosts.remove_host(db, who.services.registry, who.principal, who.services.tokens, host)
     except PlugboardError as err:
         return render(
             request, "host_remove.html", err.status, who=who, host=_one(who, host),

@@ -26,7 +26,7 @@ def interfaces_page(
 ) -> HTMLResponse:
     """Every interface, or those of one type (the API's `type` filter; a GET form)."""
     listing = interfaces.list_interfaces(
-        who.services.registry.get(host), types=[type] if type else ()
+        who.services.registry.get(host), who.principal, types=[type] if type else ()
     )
     return render(
         request, "interfaces.html", who=who, host=host, hosts=host_names(who),

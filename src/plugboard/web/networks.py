@@ -52,8 +52,9 @@ class NetworkRow:
 
 def _rows(host: str, who: Viewer) -> list[NetworkRow]:
     connection = who.services.registry.get(host)
-    users = networks.users_by_network(connection)
-    return [NetworkRow(s, users.get(s.name, [])) for s in networks.list_networks(connection)]
+    users = networks.users_by_network(connection, who.principal)
+    found = networks.list_networks(connection, who.principal)
+    return [NetworkRow(s, users.get(s.name, [])) for s in found]
 
 
 def _table(
@@ -86,7 +87,13 @@ def delete(request: Request, who: Who, host: Name, name: Name, posted: FormDep) 
     try:
         check_change(request, who, posted)
         with audited(who, "DELETE /hosts/{host}/networks/{name}", f"hosts/{host}/networks/{name}"):
-            networks.delete_network(who.services.registry.get(host), name)
+            networks.delete_network(
+                who.services.registry.get(host),
+                who.services.store,
+                who.principal,
+                who.services.tokens,
+                name,
+            )
     except PlugboardError as err:
         return render(
             request, "network_delete.html", err.status, who=who, host=host,
@@ -110,11 +117,11 @@ def act(
             raise InvalidInput(f"'{action}' is not one of {', '.join(sorted(ACTIONS))}")
         with audited(who, _api_action(action), target):
             if action == "start":
-                networks.start_network(connection, name)
+                networks.start_network(connection, who.principal, name)
             elif action == "stop":
-                networks.stop_network(connection, name)
+                networks.stop_network(connection, who.principal, name)
             else:
-                networks.set_autostart(connection, name, action == "autostart-on")
+                networks.set_autostart(connection, who.principal, name, action == "autostart-on")
     except PlugboardError as err:
         return _table(request, who, host, err.status, problem=Problem.of(err), problem_for=name)
     return _table(request, who, host)
@@ -157,6 +164,7 @@ def create(request: Request, who: Who, host: Name, posted: FormDep) -> Response:
         with audited(who, "POST /hosts/{host}/networks", target):
             networks.define_network(
                 who.services.registry.get(host),
+                who.principal,
                 definition,
                 start=posted.get("start") == "on",
                 autostart=posted.get("autostart") == "on",
@@ -190,12 +198,12 @@ def check_xml(request: Request, who: Who, host: Name, posted: FormDep) -> HTMLRe
 # --- one network -----------------------------------------------------------------------------
 def _network(request: Request, who: Viewer, host: str, name: str, **context: Any) -> HTMLResponse:
     connection = who.services.registry.get(host)
-    state = networks.get_network(connection, name)
+    state = networks.get_network(connection, who.principal, name)
     status = context.pop("status", 200)
     leases, leases_problem = [], None
     if state.active:
         try:
-            leases = networks.leases(connection, name)
+            leases = networks.leases(connection, who.principal, name)
         except PlugboardError as err:  # libvirt's test driver has no leases, for one
             leases_problem = Problem.of(err)
     return render(
@@ -206,7 +214,7 @@ def _network(request: Request, who: Viewer, host: str, name: str, **context: Any
 
 
 def _users(who: Viewer, host: str, name: str) -> list[str]:
-    return networks.users_by_network(who.services.registry.get(host)).get(name, [])
+    return networks.users_by_network(who.services.registry.get(host), who.principal).get(name, [])
 
 
 @router.get("/networks/{name}", response_class=HTMLResponse, include_in_schema=False)
@@ -233,6 +241,7 @@ def update(
         ):
             networks.update_network(
                 who.services.registry.get(host),
+                who.principal,
                 name,
                 "add-last" if command == "add" else "delete",
                 libvirt_section,

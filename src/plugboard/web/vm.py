@@ -51,17 +51,22 @@ router = APIRouter(prefix="/hosts/{host}/vms/{vm}", route_class=WebRoute)
 INTERFACE_TYPES = ("nic", "bond", "vlan", "bridge", "ovs-bridge")
 
 
-def choices_for(who: Viewer, host: str) -> Choices | None:
-    """The Network select's options (for a token that may change things)."""
-    if not who.can_change:
+def choices_for(who: Viewer, host: str, vm: str | None) -> Choices | None:
+    """The Network select's options, for whoever may change the VM (`vm`; None: a new VM):
+    the networks they may wire to, and the host's own devices for a host-admin."""
+    if not (who.can_operate(host, vm) if vm is not None else who.can_manage(host)):
         return None
     connection = who.services.registry.get(host)
-    names = networks.network_names(connection)  # names alone: a select needs no more
-    try:
-        listing = interfaces.list_interfaces(connection, "auto", INTERFACE_TYPES, usage=False)
-        why = None
-    except PlugboardError as err:
-        listing, why = None, err.detail
+    # names alone (a select needs no more), of the networks the caller may use
+    names = networks.network_names(connection, who.principal)
+    listing, why = None, None
+    if who.can_manage(host):
+        try:
+            listing = interfaces.list_interfaces(
+                connection, who.principal, "auto", INTERFACE_TYPES, usage=False
+            )
+        except PlugboardError as err:
+            why = err.detail
     return Choices.of(names, listing, why)
 
 
@@ -76,13 +81,15 @@ def _live(
 ) -> HTMLResponse:
     """The VM page, or (for htmx) only its live part: the facts and the cards, with a plan,
     a problem or a notice on the card `for_nic`."""
-    view = vms.get_vm(who.services.registry.get(host), who.services.store, vm, ips=True)
+    view = vms.get_vm(
+        who.services.registry.get(host), who.services.store, who.principal, vm, ips=True
+    )
     partial = is_htmx(request) if partial is None else partial
     template = "_vm_live.html" if partial else "vm.html"
     return render(
         request, template, status, who=who, host=host, hosts=host_names(who), section="vms",
-        vm=view, choices=choices_for(who, host), choice_of=choice_of, source_config=source_config,
-        models=MODELS, macvtap_modes=MACVTAP_MODES, **context,
+        vm=view, choices=choices_for(who, host, vm), choice_of=choice_of,
+        source_config=source_config, models=MODELS, macvtap_modes=MACVTAP_MODES, **context,
     )  # fmt: skip
 
 
@@ -104,7 +111,7 @@ def _request(
     update = VnicUpdate.model_validate(body)
     edit = VnicEdit(vnic_fields_from(update, only_set=True))
     return update, vnics.VnicChangeRequest(
-        vm, nic, edit, if_match=etag or None, dry_run=dry_run,
+        vm, nic, edit, who.principal, if_match=etag or None, dry_run=dry_run,
         hotunplug_timeout=who.services.settings.hotunplug_timeout,
     )  # fmt: skip
 
@@ -131,7 +138,7 @@ def plan(
     etag = posted.text("etag")
     try:
         check_change(request, who, posted)
-        card = vnics.get_vnic(connection, who.services.store, vm, nic)
+        card = vnics.get_vnic(connection, who.services.store, who.principal, vm, nic)
         body = body_from(posted, card)
         _, change_request = _request(who, vm, nic, body, etag, dry_run=True)
         change = vnics.change_vnic(
@@ -184,7 +191,7 @@ def add(request: Request, who: Who, host: Name, vm: Name, posted: FormDep) -> Re
         target = f"hosts/{host}/vms/{vm}/nics"
         with audited(who, "POST /hosts/{host}/vms/{vm}/nics", target):
             change = vnics.add_vnic(
-                connection, who.services.registry, who.services.store, vm,
+                connection, who.services.registry, who.services.store, who.principal, vm,
                 vnic_fields_from(body, only_set=False),
                 hotunplug_timeout=who.services.settings.hotunplug_timeout,
             )  # fmt: skip
@@ -207,11 +214,15 @@ def remove(
     try:
         check_change(request, who, posted)
         if posted.get("confirmed") != "yes":
-            vnics.get_vnic(connection, who.services.store, vm, nic)  # 404 for a missing one
+            vnics.get_vnic(
+                connection, who.services.store, who.principal, vm, nic
+            )  # 404 for a missing one
             return _live(request, who, host, vm, for_nic=nic, confirm_remove=True, etag=etag)
         target = f"hosts/{host}/vms/{vm}/nics/{nic}"
         with audited(who, "DELETE /hosts/{host}/vms/{vm}/nics/{nic}", target):
-            vnics.remove_vnic(connection, who.services.store, vm, nic, if_match=etag or None)
+            vnics.remove_vnic(
+                connection, who.services.store, who.principal, vm, nic, if_match=etag or None
+            )
     except PlugboardError as err:
         return _failed(request, who, host, vm, nic, err, None)
     if not is_htmx(request):

@@ -79,7 +79,7 @@ def create(request: Request, who: Who, posted: FormDep) -> Response:
             audited(who, "POST /templates", f"templates/{body.name}"),
             who.services.store.session() as db,
         ):
-            templates.create_template(db, body.spec())
+            templates.create_template(db, who.principal, body.spec())
     except (ValidationError, PlugboardError) as err:
         problem = _refused(err)
         return _form(request, who, form, problem.status, editing=None, problem=problem)
@@ -111,7 +111,7 @@ def edit(request: Request, who: Who, name: Name, posted: FormDep) -> Response:
             audited(who, "PUT /templates/{name}", f"templates/{name}"),
             who.services.store.session() as db,
         ):
-            templates.replace_template(db, name, body.spec_for(name))
+            templates.replace_template(db, who.principal, name, body.spec_for(name))
     except (ValidationError, PlugboardError) as err:
         problem = _refused(err)
         return _form(request, who, form, problem.status, editing=name, problem=problem)
@@ -143,7 +143,7 @@ def delete(request: Request, who: Who, name: Name, posted: FormDep) -> Response:
             audited(who, "DELETE /templates/{name}", f"templates/{name}"),
             who.services.store.session() as db,
         ):
-            templates.delete_template(db, name)
+            templates.delete_template(db, who.principal, name)
     except PlugboardError as err:
         return _delete_page(request, who, name, err.status, problem=Problem.of(err))
     return see_other("/templates", request)

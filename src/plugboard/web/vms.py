@@ -37,6 +37,7 @@ router = APIRouter(prefix="/hosts/{host}", route_class=WebRoute)
 @dataclass
 class VmRow:
     view: vms.VmView
+    operable: bool = False  # the viewer may start and stop it (its vm-operator)
     vnics: int = field(init=False)
     active: int = field(init=False)
     ips: list[str] = field(init=False)
@@ -48,7 +49,8 @@ class VmRow:
 
 
 def _rows(who: Viewer, host: str) -> list[VmRow]:
-    return [VmRow(v) for v in vms.list_vms(who.services.registry.get(host), ips=True)]
+    found = vms.list_vms(who.services.registry.get(host), who.principal, ips=True)
+    return [VmRow(v, who.can_operate(host, v.name)) for v in found]
 
 
 def _table(
@@ -71,7 +73,7 @@ def vms_page(request: Request, who: Who, host: Name) -> HTMLResponse:
 def _delete_page(
     request: Request, who: Viewer, host: str, vm: str, status: int = 200, **context: Any
 ) -> HTMLResponse:
-    view = vms.get_vm(who.services.registry.get(host), who.services.store, vm)
+    view = vms.get_vm(who.services.registry.get(host), who.services.store, who.principal, vm)
     return render(
         request, "vm_delete.html", status, who=who, host=host, hosts=host_names(who),
         section="vms", vm=view, **context,
@@ -89,7 +91,14 @@ def delete(request: Request, who: Who, host: Name, vm: Name, posted: FormDep) ->
     try:
         check_change(request, who, posted)
         with audited(who, "DELETE /hosts/{host}/vms/{vm}", f"hosts/{host}/vms/{vm}"):
-            vms.delete_vm(who.services.registry.get(host), who.services.store, vm, force=force)
+            vms.delete_vm(
+                who.services.registry.get(host),
+                who.services.store,
+                who.principal,
+                who.services.tokens,
+                vm,
+                force=force,
+            )
     except PlugboardError as err:
         return _delete_page(request, who, host, vm, err.status, problem=Problem.of(err))
     return see_other(f"/hosts/{host}/vms", request)
@@ -110,7 +119,7 @@ def _act(action: str) -> Any:
         try:
             check_change(request, who, posted)
             with audited(who, route, f"hosts/{host}/vms/{vm}"):
-                use_case(who.services.registry.get(host), who.services.store, vm)
+                use_case(who.services.registry.get(host), who.services.store, who.principal, vm)
         except PlugboardError as err:
             return _table(request, who, host, err.status, problem=Problem.of(err), problem_for=vm)
         return _table(request, who, host)
@@ -132,7 +141,7 @@ def _new(
 ) -> HTMLResponse:
     with who.services.store.session() as db:
         names = [t.name for t in templates.list_templates(db)]
-    choices = choices_for(who, host)
+    choices = choices_for(who, host, None)
     asked = context.pop("asked", None)
     return render(
         request, "vm_new.html", status, who=who, host=host, hosts=host_names(who),
@@ -158,7 +167,8 @@ def create(request: Request, who: Who, host: Name, posted: FormDep) -> Response:
         target = f"hosts/{host}/vms/{body.name}"
         with audited(who, "POST /hosts/{host}/vms", target), svc.store.session() as db:
             vms.create_vm(
-                db, svc.store, svc.registry, svc.registry.get(host), body.request(),
+                db, svc.store, svc.registry, svc.registry.get(host), who.principal, svc.tokens,
+                body.request(),
                 start=posted.get("start") == "on",
             )  # fmt: skip
     except PlugboardError as err:

@@ -13,8 +13,8 @@ router = APIRouter(prefix="/events", tags=["events"], responses=responses(400, 4
 @router.get("", summary="The audit log, newest first")
 def list_events(
     db: DbSession,
-    _: CurrentUser,
+    who: CurrentUser,
     query: Annotated[EventQuery, Query()],
 ) -> EventPageOut:
-    page = audit.list_events(db, query.only(), limit=query.limit, offset=query.offset)
+    page = audit.list_events(db, who, query.only(), limit=query.limit, offset=query.offset)
     return EventPageOut.from_page(page)

@@ -20,7 +20,7 @@ router = APIRouter(
 @router.get("", summary="The host's NICs, bonds, bridges, VLANs, macvtaps and OVS bridges")
 def list_interfaces(
     host: HostDep,
-    _: CurrentUser,
+    who: CurrentUser,
     type: Annotated[
         list[InterfaceType] | None, Query(description="Only these types (repeatable)")
     ] = None,
@@ -29,4 +29,4 @@ def list_interfaces(
         Query(description="auto: netlink + OVSDB when libvirtd runs here, libvirt otherwise"),
     ] = "auto",
 ) -> HostInterfacesOut:
-    return HostInterfacesOut.from_listing(host.name, read_interfaces(host, source, type or ()))
+    return HostInterfacesOut.from_listing(host.name, read_interfaces(host, who, source, type or ()))

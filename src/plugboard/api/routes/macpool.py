@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from plugboard.api.deps import Admin, CurrentUser, DbSession
+from plugboard.api.deps import CurrentUser, DbSession
 from plugboard.api.problems import responses
 from plugboard.api.vm_schemas import MacPoolOut, MacPoolUpdate
 from plugboard.engine import macpool
@@ -16,5 +16,5 @@ def get_mac_pool(db: DbSession, _: CurrentUser) -> MacPoolOut:
 
 
 @router.put("", summary="Set the MAC pool's ranges", responses=responses(403))
-def set_mac_pool(body: MacPoolUpdate, db: DbSession, _: Admin) -> MacPoolOut:
-    return MacPoolOut.from_pool(macpool.set_pool(db, body.ranges, body.allow_duplicates))
+def set_mac_pool(body: MacPoolUpdate, db: DbSession, who: CurrentUser) -> MacPoolOut:
+    return MacPoolOut.from_pool(macpool.set_pool(db, who, body.ranges, body.allow_duplicates))

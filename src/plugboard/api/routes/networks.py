@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from plugboard.api.deps import Admin, CurrentUser, HostDep, IfMatch, audit_target
+from plugboard.api.deps import CurrentUser, HostDep, IfMatch, ServicesDep, audit_target
 from plugboard.api.problems import invalid_json, responses
 from plugboard.api.schemas import (
     NETXML,
@@ -63,8 +63,8 @@ DEFINITION_BODY = {
 
 
 @router.get("", summary="List the host's networks")
-def list_networks(host: HostDep, _: CurrentUser) -> list[NetworkSummaryOut]:
-    return [NetworkSummaryOut.from_state(s) for s in networks.list_networks(host)]
+def list_networks(host: HostDep, who: CurrentUser) -> list[NetworkSummaryOut]:
+    return [NetworkSummaryOut.from_state(s) for s in networks.list_networks(host, who)]
 
 
 @router.get(
@@ -77,12 +77,12 @@ def get_network(
     host: HostDep,
     name: Name,
     request: Request,
-    _: CurrentUser,
+    who: CurrentUser,
     inactive: Annotated[
         bool, Query(description="The XML it starts with, as virsh net-dumpxml --inactive")
     ] = False,
 ):
-    state = networks.get_network(host, name)
+    state = networks.get_network(host, who, name)
     headers = {"ETag": state.etag}
     if XML in request.headers.get("accept", ""):
         xml = state.persistent_xml if inactive else state.xml
@@ -107,13 +107,13 @@ def define_network(
     host: HostDep,
     request: Request,
     response: Response,
-    _: Admin,
+    who: CurrentUser,
     definition: Definition,
     start: Annotated[bool, Query(description="Start it too")] = False,
     autostart: Annotated[bool, Query(description="Start it with the host")] = False,
 ) -> NetworkChangeOut:
     audit_target(request, f"hosts/{host.name}/networks/{definition.name}")
-    change = networks.define_network(host, definition, start=start, autostart=autostart)
+    change = networks.define_network(host, who, definition, start=start, autostart=autostart)
     response.headers["Location"] = f"{request.url.path}/{definition.name}"
     return _changed(change, response)
 
@@ -128,23 +128,25 @@ def redefine_network(
     host: HostDep,
     name: Name,
     response: Response,
-    _: Admin,
+    who: CurrentUser,
     definition: Definition,
     if_match: IfMatch = None,
     restart: Annotated[bool, Query(description="Restart a running network now")] = False,
 ) -> NetworkChangeOut:
-    change = networks.redefine_network(host, name, definition, restart=restart, if_match=if_match)
+    change = networks.redefine_network(
+        host, who, name, definition, restart=restart, if_match=if_match
+    )
     return _changed(change, response)
 
 
 @router.post("/{name}/start", summary="Start a network", responses=responses(403, 409))
-def start_network(host: HostDep, name: Name, _: Admin) -> NetworkChangeOut:
-    return NetworkChangeOut.from_change(networks.start_network(host, name))
+def start_network(host: HostDep, name: Name, who: CurrentUser) -> NetworkChangeOut:
+    return NetworkChangeOut.from_change(networks.start_network(host, who, name))
 
 
 @router.post("/{name}/stop", summary="Stop a network", responses=responses(403, 409))
-def stop_network(host: HostDep, name: Name, _: Admin) -> NetworkChangeOut:
-    return NetworkChangeOut.from_change(networks.stop_network(host, name))
+def stop_network(host: HostDep, name: Name, who: CurrentUser) -> NetworkChangeOut:
+    return NetworkChangeOut.from_change(networks.stop_network(host, who, name))
 
 
 @router.patch("/{name}", summary="Change autostart", responses=responses(403, 409, 412))
@@ -153,10 +155,10 @@ def patch_network(
     name: Name,
     body: NetworkUpdate,
     response: Response,
-    _: Admin,
+    who: CurrentUser,
     if_match: IfMatch = None,
 ) -> NetworkChangeOut:
-    change = networks.set_autostart(host, name, body.autostart, if_match=if_match)
+    change = networks.set_autostart(host, who, name, body.autostart, if_match=if_match)
     return _changed(change, response)
 
 
@@ -166,10 +168,11 @@ def patch_network(
 def delete_network(
     host: HostDep,
     name: Name,
-    _: Admin,
+    svc: ServicesDep,
+    who: CurrentUser,
     force: Annotated[bool, Query(description="Even if VMs' vNICs use it")] = False,
 ) -> Response:
-    networks.delete_network(host, name, force=force)
+    networks.delete_network(host, svc.store, who, svc.tokens, name, force=force)
     return Response(status_code=204)
 
 
@@ -179,15 +182,15 @@ def delete_network(
     responses=responses(403, 409),
 )
 def update_network(
-    host: HostDep, name: Name, body: NetworkSectionUpdate, _: Admin
+    host: HostDep, name: Name, body: NetworkSectionUpdate, who: CurrentUser
 ) -> NetworkChangeOut:
     return NetworkChangeOut.from_change(
         networks.update_network(
-            host, name, body.command, body.section, body.xml, parent_index=body.parent_index
+            host, who, name, body.command, body.section, body.xml, parent_index=body.parent_index
         )
     )
 
 
 @router.get("/{name}/leases", summary="DHCP leases, with the VM and vNIC of each MAC")
-def list_leases(host: HostDep, name: Name, _: CurrentUser) -> list[DhcpLeaseOut]:
-    return [DhcpLeaseOut.from_lease(lease) for lease in networks.leases(host, name)]
+def list_leases(host: HostDep, name: Name, who: CurrentUser) -> list[DhcpLeaseOut]:
+    return [DhcpLeaseOut.from_lease(lease) for lease in networks.leases(host, who, name)]

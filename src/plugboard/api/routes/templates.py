@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter, Request, Response
 
-from plugboard.api.deps import API_PREFIX, Admin, CurrentUser, DbSession, audit_target
+from plugboard.api.deps import API_PREFIX, CurrentUser, DbSession, audit_target
 from plugboard.api.problems import responses
 from plugboard.api.schemas import Name
 from plugboard.api.vm_schemas import TemplateCreate, TemplateOut, TemplateUpdate
@@ -18,10 +18,10 @@ def list_templates(db: DbSession, _: CurrentUser) -> list[TemplateOut]:
 
 @router.post("", status_code=201, summary="Create a template", responses=responses(403, 409))
 def create_template(
-    body: TemplateCreate, db: DbSession, _: Admin, request: Request, response: Response
+    body: TemplateCreate, db: DbSession, who: CurrentUser, request: Request, response: Response
 ) -> TemplateOut:
     audit_target(request, f"templates/{body.name}")
-    template = templates.create_template(db, body.spec())
+    template = templates.create_template(db, who, body.spec())
     response.headers["Location"] = f"{API_PREFIX}{router.prefix}/{template.name}"
     return TemplateOut.from_template(template)
 
@@ -32,13 +32,15 @@ def get_template(name: Name, db: DbSession, _: CurrentUser) -> TemplateOut:
 
 
 @router.put("/{name}", summary="Replace a template", responses=responses(403, 404))
-def replace_template(name: Name, body: TemplateUpdate, db: DbSession, _: Admin) -> TemplateOut:
-    return TemplateOut.from_template(templates.replace_template(db, name, body.spec_for(name)))
+def replace_template(
+    name: Name, body: TemplateUpdate, db: DbSession, who: CurrentUser
+) -> TemplateOut:
+    return TemplateOut.from_template(templates.replace_template(db, who, name, body.spec_for(name)))
 
 
 @router.delete(
     "/{name}", status_code=204, summary="Delete a template", responses=responses(403, 404)
 )
-def delete_template(name: Name, db: DbSession, _: Admin) -> Response:
-    templates.delete_template(db, name)
+def delete_template(name: Name, db: DbSession, who: CurrentUser) -> Response:
+    templates.delete_template(db, who, name)
     return Response(status_code=204)

@@ -6,7 +6,6 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from plugboard.api.deps import (
-    Admin,
     AuditedVnic,
     CurrentUser,
     DbSession,
@@ -50,8 +49,8 @@ def _unchecked(request: Request, hosts: list[str]) -> None:
 
 # --- VMs -------------------------------------------------------------------------------------
 @router.get("", summary="List every VM on the host (also those made with virsh)")
-def list_vms(host: HostDep, _: CurrentUser) -> list[VmSummaryOut]:
-    return [VmSummaryOut.from_view(v) for v in vms.list_vms(host)]
+def list_vms(host: HostDep, who: CurrentUser) -> list[VmSummaryOut]:
+    return [VmSummaryOut.from_view(v) for v in vms.list_vms(host, who)]
 
 
 @router.post(
@@ -68,19 +67,21 @@ def create_vm(
     response: Response,
     svc: ServicesDep,
     db: DbSession,
-    _: Admin,
+    who: CurrentUser,
     start: Annotated[bool, Query(description="Start it too")] = False,
 ) -> VmCreatedOut:
     audit_target(request, f"hosts/{host.name}/vms/{body.name}")
-    created = vms.create_vm(db, svc.store, svc.registry, host, body.request(), start=start)
+    created = vms.create_vm(
+        db, svc.store, svc.registry, host, who, svc.tokens, body.request(), start=start
+    )
     _unchecked(request, created.unchecked_hosts)
     response.headers["Location"] = f"{request.url.path}/{body.name}"
     return VmCreatedOut.from_created(created)
 
 
 @router.get("/{vm}", summary="One VM with its vNICs")
-def get_vm(host: HostDep, vm: Name, store: StoreDep, _: CurrentUser) -> VmOut:
-    return VmOut.from_view(vms.get_vm(host, store, vm))
+def get_vm(host: HostDep, vm: Name, store: StoreDep, who: CurrentUser) -> VmOut:
+    return VmOut.from_view(vms.get_vm(host, store, who, vm))
 
 
 @router.patch(
@@ -88,41 +89,41 @@ def get_vm(host: HostDep, vm: Name, store: StoreDep, _: CurrentUser) -> VmOut:
     summary="Change the VM (its free PCI slots for hot-plugged cards)",
     responses=responses(403, 409, 422),
 )
-def patch_vm(host: HostDep, vm: Name, body: VmUpdate, store: StoreDep, _: Admin) -> VmOut:
-    return VmOut.from_view(vms.set_hotplug_slots(host, store, vm, body.hotplug_slots))
+def patch_vm(host: HostDep, vm: Name, body: VmUpdate, store: StoreDep, who: CurrentUser) -> VmOut:
+    return VmOut.from_view(vms.set_hotplug_slots(host, store, who, vm, body.hotplug_slots))
 
 
 @router.post("/{vm}/start", summary="Start the VM", responses=responses(403, 409))
-def start_vm(host: HostDep, vm: Name, store: StoreDep, _: Admin) -> VmSummaryOut:
-    return VmSummaryOut.from_view(vms.start_vm(host, store, vm))
+def start_vm(host: HostDep, vm: Name, store: StoreDep, who: CurrentUser) -> VmSummaryOut:
+    return VmSummaryOut.from_view(vms.start_vm(host, store, who, vm))
 
 
 @router.post("/{vm}/shutdown", summary="Ask the guest to power off", responses=responses(403, 409))
-def shutdown_vm(host: HostDep, vm: Name, store: StoreDep, _: Admin) -> VmSummaryOut:
-    return VmSummaryOut.from_view(vms.shutdown_vm(host, store, vm))
+def shutdown_vm(host: HostDep, vm: Name, store: StoreDep, who: CurrentUser) -> VmSummaryOut:
+    return VmSummaryOut.from_view(vms.shutdown_vm(host, store, who, vm))
 
 
 @router.post("/{vm}/destroy", summary="Power the VM off now", responses=responses(403, 409))
-def destroy_vm(host: HostDep, vm: Name, store: StoreDep, _: Admin) -> VmSummaryOut:
-    return VmSummaryOut.from_view(vms.destroy_vm(host, store, vm))
+def destroy_vm(host: HostDep, vm: Name, store: StoreDep, who: CurrentUser) -> VmSummaryOut:
+    return VmSummaryOut.from_view(vms.destroy_vm(host, store, who, vm))
 
 
 @router.delete("/{vm}", status_code=204, summary="Delete the VM", responses=responses(403, 409))
 def delete_vm(
     host: HostDep,
     vm: Name,
-    store: StoreDep,
-    _: Admin,
+    svc: ServicesDep,
+    who: CurrentUser,
     force: Annotated[bool, Query(description="Power off a running VM first")] = False,
 ) -> Response:
-    vms.delete_vm(host, store, vm, force=force)
+    vms.delete_vm(host, svc.store, who, svc.tokens, vm, force=force)
     return Response(status_code=204)
 
 
 # --- vNICs -----------------------------------------------------------------------------------
 @router.get("/{vm}/nics", summary="The VM's vNICs, plugged and unplugged")
-def list_vnics(host: HostDep, vm: Name, store: StoreDep, _: CurrentUser) -> list[VnicOut]:
-    return [VnicOut.from_state(v) for v in vnics.list_vnics(host, store, vm)]
+def list_vnics(host: HostDep, vm: Name, store: StoreDep, who: CurrentUser) -> list[VnicOut]:
+    return [VnicOut.from_state(v) for v in vnics.list_vnics(host, store, who, vm)]
 
 
 @router.post(
@@ -139,7 +140,7 @@ def add_vnic(
     request: Request,
     response: Response,
     svc: ServicesDep,
-    _: Admin,
+    who: CurrentUser,
 ) -> VnicChangeOut:
     with AuditedVnic(request, "add", body.name, body) as audited:
         change = audited.done(
@@ -147,6 +148,7 @@ def add_vnic(
                 host,
                 svc.registry,
                 svc.store,
+                who,
                 vm,
                 vnic_fields_from(body, only_set=False),
                 hotunplug_timeout=svc.settings.hotunplug_timeout,
@@ -162,9 +164,9 @@ def add_vnic(
 
 @router.get("/{vm}/nics/{nic}", summary="One vNIC (with its ETag)")
 def get_vnic(
-    host: HostDep, vm: Name, nic: VnicName, response: Response, store: StoreDep, _: CurrentUser
+    host: HostDep, vm: Name, nic: VnicName, response: Response, store: StoreDep, who: CurrentUser
 ) -> VnicOut:
-    state = vnics.get_vnic(host, store, vm, nic)
+    state = vnics.get_vnic(host, store, who, vm, nic)
     response.headers["ETag"] = state.etag
     return VnicOut.from_state(state)
 
@@ -183,7 +185,7 @@ async def patch_vnic(
     body: VnicUpdate,
     request: Request,
     svc: ServicesDep,
-    _: Admin,
+    who: CurrentUser,
     if_match: IfMatch = None,
     dry_run: Annotated[bool, Query(description="Only show the plan")] = False,
 ) -> Response:
@@ -193,6 +195,7 @@ async def patch_vnic(
         vm,
         nic,
         VnicEdit(vnic_fields_from(body, only_set=True)),
+        who,
         if_match=if_match,
         dry_run=dry_run,
         hotunplug_timeout=svc.settings.hotunplug_timeout,
@@ -219,9 +222,9 @@ def delete_vnic(
     nic: VnicName,
     request: Request,
     store: StoreDep,
-    _: Admin,
+    who: CurrentUser,
     if_match: IfMatch = None,
 ) -> Response:
     with AuditedVnic(request, "remove", nic) as audited:
-        audited.done(vnics.remove_vnic(host, store, vm, nic, if_match=if_match))
+        audited.done(vnics.remove_vnic(host, store, who, vm, nic, if_match=if_match))
     return Response(status_code=204)
