@@ -27,6 +27,7 @@ from tests.harness.postgres import PostgresServer
 from plugboard.engine import journal, vnics
 from plugboard.engine.locks import holding
 from plugboard.engine.recovery import recover_vm
+from plugboard.engine.tokens import Principal
 from plugboard.engine.vm_state import read_vm
 from plugboard.hosts.registry import HostRegistry
 from plugboard.store import Operation, Store
@@ -34,6 +35,8 @@ from plugboard.store.models import utcnow
 from plugboard.vnic import Source, VnicEdit
 from plugboard.vnic.model import vnic_to_json
 from plugboard.vnic.xml import interface_for
+
+BENCHMARK = Principal(0, "benchmark", "admin")  # the engine asks who changes the vNIC
 
 
 def full_sync(store: Store) -> Store:
@@ -55,7 +58,7 @@ def rewire(host, store, registry, vm: str, nets: list[str], n: int, flip: list[i
     for _ in range(n):
         flip[0] ^= 1
         edit = VnicEdit({"source": Source("network", network=nets[flip[0]])})
-        request = vnics.VnicChangeRequest(vm, "nic1", edit)
+        request = vnics.VnicChangeRequest(vm, "nic1", edit, BENCHMARK)
         started = time.perf_counter()
         change = vnics.change_vnic(host, registry, store, request)
         times.append((time.perf_counter() - started) * 1000)

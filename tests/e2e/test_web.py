@@ -84,7 +84,10 @@ def test_a_user_token_reads_but_gets_no_change_actions(anonymous: Page, served: 
         "/hosts", form={"csrf": csrf_of(page), "name": "x", "uri": "test:///default"}
     )
     assert forged.status == 403
-    assert "token 'viewer' has role 'user'; this needs 'admin'" in html.unescape(forged.text())
+    assert (
+        "token 'viewer' of user 'admin' may not change hosts: this needs the role admin"
+        in html.unescape(forged.text())
+    )
     assert "x" not in host_names(served)
 
 

@@ -75,7 +75,7 @@ def test_users_are_for_admins_only(services):
     bob = token_of(svc, "bob", "bob-ci")
     for method, path in [("GET", "/users"), ("GET", "/users/bob"), ("DELETE", "/users/bob")]:
         refused = svc.client.request(method, f"/api/v1{path}", headers=bob)
-        assert_problem(refused, 403, "FORBIDDEN")
+        assert_problem(refused, 403, "PERMISSION_DENIED")
     assert svc.client.get("/api/v1/users").status_code == 401
 
 
@@ -99,7 +99,7 @@ def test_a_token_belongs_to_a_user_and_never_has_more_than_their_role(services):
     carol = token_of(svc, "carol", "carol-ops", "admin")
     assert svc.client.get("/api/v1/users", headers=carol).status_code == 200
     assert svc.patch("/users/carol", json={"role": "user"}).status_code == 200
-    assert_problem(svc.client.get("/api/v1/users", headers=carol), 403, "FORBIDDEN")
+    assert_problem(svc.client.get("/api/v1/users", headers=carol), 403, "PERMISSION_DENIED")
     assert svc.client.get("/api/v1/hosts", headers=carol).status_code == 200  # still reads
 
 

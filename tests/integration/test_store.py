@@ -17,6 +17,7 @@ TABLES = {
     "hosts",
     "users",
     "tokens",
+    "grants",
     "events",
     "mac_pools",
     "templates",
@@ -82,7 +83,13 @@ def test_an_audit_log_from_0005_keeps_its_events_and_takes_data(database_url: st
                      status=200, result="ok", duration_ms=2.0,
                      data={"vnic": "nic1", "plan": [{"kind": "live-update"}]})  # fmt: skip
     with store.session() as db:
-        page = audit.list_events(db, audit.EventFilter(target="hosts/h1"), limit=10, offset=0)
+        page = audit.list_events(
+            db,
+            Principal(0, "admin", "admin"),
+            audit.EventFilter(target="hosts/h1"),
+            limit=10,
+            offset=0,
+        )
     assert [(e.actor, e.data) for e in page.items] == [
         (revoked, {"vnic": "nic1", "plan": [{"kind": "live-update"}]}),
         ("admin", None),

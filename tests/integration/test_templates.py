@@ -83,5 +83,5 @@ def test_a_user_token_may_read_templates_but_not_change_them(services):
     for method in ("POST", "PUT", "DELETE"):
         path = "/api/v1/templates" + ("" if method == "POST" else "/s390-web")
         denied = svc.client.request(method, path, headers=viewer, json=S390)
-        assert_problem(denied, 403, "FORBIDDEN")
+        assert_problem(denied, 403, "PERMISSION_DENIED")
     assert svc.get("/templates/s390-web").json()["vcpus"] == 2

@@ -57,7 +57,8 @@ def test_a_revoked_token_gets_401(services):
 
 def test_a_user_without_grants_sees_no_host_and_may_not_add_one(services):
     svc = services.make()
-    secret = svc.post("/tokens", json={"name": "viewer"}).json()["token"]
+    assert svc.post("/users", json={"username": "viewer"}).status_code == 201
+    secret = svc.post("/tokens", json={"name": "viewer", "user": "viewer"}).json()["token"]
     viewer = {"Authorization": f"Bearer {secret}"}
     assert svc.client.get("/api/v1/hosts", headers=viewer).json() == []
     assert_problem(svc.client.get("/api/v1/hosts/local", headers=viewer), 404, "HOST_NOT_FOUND")

@@ -1,7 +1,8 @@
 """The authorization matrix: every route of the OpenAPI document, asked by each kind of
 caller, answers what plugboard's policy says (plugboard.engine.policy).
 
-Callers: an admin; a user holding the grant the route needs (its own user, made for the
+Callers: an admin; the admin's read-only token (role user), which sees everything and
+changes nothing; a user holding the grant the route needs (its own user, made for the
 route); `nobody`, a user without any grant; `neighbour`, a user with grants on the same host
 but not the one the route needs (network-user on mx-net, vm-viewer on the VMs); and a
 request without a token, with a revoked token and with the token of a disabled user.
@@ -42,6 +43,9 @@ class Rule:
     neighbour: int
     path: dict[str, str] = field(default_factory=dict)
     body: Body = None
+    # the read-only token of an admin (role user): what an admin reads, 403 for the rest;
+    # None: worked out from the route (GETs as the admin, the rest 403)
+    reader: int | None = None
     # a status other than the expected one an allowed caller may get for reasons that are
     # not the policy's (libvirt's test driver), with the problem's code
     also: tuple[int, str] | None = None
@@ -55,7 +59,7 @@ ADMIN_ONLY = {"admin": 0, "granted": 403, "nobody": 403, "neighbour": 403}
 
 
 def admin_only(status: int, **kwargs: Any) -> Rule:
-    return Rule("admin", status, 403, 403, 403, **kwargs)
+    return Rule("admin", status, 403, 403, 403, reader=403, **kwargs)
 
 
 def vm_route(grant: str, status: int, neighbour: int, **kwargs: Any) -> Rule:
@@ -107,7 +111,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/hosts/{host}/networks/{name}/leases"): Rule(
         ("network-user", f"{H}/networks/{NET}"), 200, 200, 404, 200, also=(502, "HOST_ERROR")
     ),
-    ("GET", "/hosts/{host}/interfaces"): net_manage(200),
+    ("GET", "/hosts/{host}/interfaces"): net_manage(200, reader=403),
     # VMs: a vm-viewer sees one, a vm-operator runs it and changes its vNICs, a host-admin
     # creates and deletes them
     ("GET", "/hosts/{host}/vms"): Rule(("vm-viewer", f"{H}/vms/{VM}"), 200, 200, 404, 200),
@@ -174,7 +178,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/events"): Rule("any", 200, 200, 200, 200),
 }
 NO_TOKEN_CALLERS = ("anonymous", "revoked", "disabled")
-CALLERS = ("admin", "granted", "nobody", "neighbour", *NO_TOKEN_CALLERS)
+CALLERS = ("admin", "reader", "granted", "nobody", "neighbour", *NO_TOKEN_CALLERS)
 
 
 class World:
@@ -183,7 +187,12 @@ class World:
 
     def __init__(self, svc: Service) -> None:
         self.svc = svc
-        self.tokens: dict[str, str | None] = {"admin": svc.token, "anonymous": None}
+        reader = svc.post("/tokens", json={"name": "reader", "role": "user"})  # the admin's
+        self.tokens: dict[str, str | None] = {
+            "admin": svc.token,
+            "anonymous": None,
+            "reader": reader.json()["token"],
+        }
         for name in ("nobody", "neighbour", "revoked", "disabled"):
             self.tokens[name] = self.user(name)
         assert self.svc.delete(f"/tokens/{name_of('revoked')}").status_code == 204
@@ -255,9 +264,13 @@ def request(svc: Service, method: str, path: str, token: str | None, body: Body)
     return svc.client.request(method, f"/api/v1{path}", headers=headers, json=payload)
 
 
-def expected(rule: Rule, caller: str) -> int:
+def expected(rule: Rule, method: str, caller: str) -> int:
     if caller in NO_TOKEN_CALLERS:
         return 200 if rule.grant == "public" else 401
+    if caller == "reader":
+        if rule.reader is not None:
+            return rule.reader
+        return rule.admin if method == "GET" else 403
     return int(getattr(rule, caller))
 
 
@@ -290,7 +303,7 @@ def test_every_route_answers_each_caller_as_the_policy_says(services):
             path = template.format(**path_args)
             response = request(svc, method, path, token, rule.body)
             asked += 1
-            want = expected(rule, caller)
+            want = expected(rule, method, caller)
             got = response.status_code
             allowed_otherwise = (
                 rule.also is not None

@@ -21,7 +21,7 @@ from pydantic import (
     StringConstraints,
 )
 
-from plugboard.api.text import LINE_REGEX, Body, text_in_schema
+from plugboard.api.text import LINE_REGEX, Body, text_in_schema, with_rules
 from plugboard.engine import audit, networks
 from plugboard.engine.grants import GrantView
 from plugboard.engine.hosts import URI_REGEX, HostView, check_uri
@@ -201,7 +201,32 @@ GrantObject = Annotated[
 ]
 
 
+def _grant_of(roles: list[str], kind: str) -> dict[str, Any]:
+    """JSON Schema: one of `roles`, on an object of `kind` (its name's pattern)."""
+    below = {"host": "", "vm": "/vms/[A-Za-z0-9_.-]+", "network": "/networks/[A-Za-z0-9_.-]+"}
+    return {
+        "properties": {
+            "role": {"enum": roles},
+            "object": {"pattern": f"^hosts/[A-Za-z0-9_.-]+{below[kind]}$"},
+        }
+    }
+
+
 class GrantCreate(Body):
+    """A role on an object of its kind: host-admin on a host, vm-operator and vm-viewer on a
+    VM, network-user on a network."""
+
+    model_config = ConfigDict(
+        json_schema_extra=with_rules(
+            {
+                "anyOf": [
+                    _grant_of(["host-admin"], "host"),
+                    _grant_of(["vm-operator", "vm-viewer"], "vm"),
+                    _grant_of(["network-user"], "network"),
+                ]
+            }
+        )
+    )
     user: Name
     role: GrantRole
     object: GrantObject

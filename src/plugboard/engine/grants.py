@@ -13,7 +13,7 @@ from plugboard.engine import policy
 from plugboard.engine.policy import ROLE_KIND, Action
 from plugboard.engine.tokens import Principal, TokenCache
 from plugboard.engine.users import get_user
-from plugboard.errors import GrantExists, GrantNotFound, InvalidInput
+from plugboard.errors import GrantExists, GrantNotFound, HostNotFound, InvalidInput
 from plugboard.store import on_commit
 from plugboard.store.models import Grant, Host, User, utcnow
 
@@ -51,9 +51,7 @@ def check_object(session: Session, role: str, obj: str) -> None:
             f"{role} is held on a {wanted}, named {example}; '{obj}' is not one", field="object"
         )
     if session.scalar(select(Host.id).where(Host.name == host)) is None:
-        raise InvalidInput(
-            f"no host named '{host}'; `plugboard host-list` shows the hosts", field="object"
-        )
+        raise HostNotFound(f"no host named '{host}'; `plugboard host-list` shows the hosts")
 
 
 def list_grants(

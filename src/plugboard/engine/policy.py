@@ -93,8 +93,13 @@ def can(who: Principal, action: Action, obj: str) -> bool:
     kind, host, _ = kind_of(obj)
     if kind == "plugboard" or action is Action.ADMIN:
         return False
-    if (host_object(host), "host-admin") in who.grants:
+    if (who.reads_all and action is Action.SEE) or (host_object(host), "host-admin") in who.grants:
         return True
+    return _granted(who, action, kind, host, obj)
+
+
+def _granted(who: Principal, action: Action, kind: str, host: str, obj: str) -> bool:
+    """What a user's grants on the object itself allow (host-admin aside)."""
     if kind == "host":  # a host is seen by whoever holds anything on it
         prefix = host_object(host) + "/"
         return action is Action.SEE and any(o.startswith(prefix) for o, _ in who.grants)
@@ -170,7 +175,7 @@ T = TypeVar("T")
 
 def keep_visible(who: Principal, items: Iterable[T], obj: Callable[[T], str]) -> list[T]:
     """The items whose object `who` may see, in their order: a list filtered for a user."""
-    if who.is_admin:
+    if who.is_admin or who.reads_all:
         return list(items)
     return [i for i in items if can(who, Action.SEE, obj(i))]
 
@@ -179,7 +184,7 @@ def event_scope(who: Principal) -> tuple[list[str], list[str]] | None:
     """Which audit events `who` may read: None for all (an admin), else (objects whose events
     and those below them are seen, exact objects whose events alone are seen). A user sees
     the events of what they may see; their own are added by the caller."""
-    if who.is_admin:
+    if who.is_admin or who.reads_all:
         return None
     below: list[str] = []
     exact: list[str] = []

@@ -47,6 +47,9 @@ class Principal:
     # (object, role) of each of the user's grants (plugboard.engine.policy); none for admins,
     # who need none.
     grants: frozenset[tuple[str, str]] = frozenset()
+    # A token of role `user` of an admin user: it sees everything and changes nothing (a
+    # read-only token, for monitoring), whatever grants there are.
+    reads_all: bool = False
 
     @property
     def name(self) -> str:
@@ -150,7 +153,9 @@ def authenticate_hash(session: Session, token_hash: str) -> Principal:
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
         token.last_used_at = now  # at most once a minute: reads stay reads
     role = acting_role(user.role, token.role)
-    return Principal(user.id, user.username, role, token.name, grants_of(session, user.id, role))
+    grants = grants_of(session, user.id, role)
+    reads_all = user.role == "admin" and role == "user"
+    return Principal(user.id, user.username, role, token.name, grants, reads_all)
 
 
 def grants_of(session: Session, user_id: int, role: str) -> frozenset[tuple[str, str]]:

@@ -132,13 +132,16 @@ class Attempt:
         return keys
 
     @property
+    def named(self) -> bool:
+        """A username and password were tried, the username a valid name."""
+        return not self.token and _NAME.fullmatch(self.username) is not None
+
+    @property
     def who(self) -> str:
-        """Who tried, as the audit log names them (never a password or token)."""
+        """Who tried, as the audit log names them (never a password or token): the user."""
         if self.token:
             return "a token"
-        if _NAME.fullmatch(self.username):
-            return f"user:{self.username}"
-        return "an invalid username"
+        return self.username if self.named else "an invalid username"
 
 
 def _throttle(request: Request) -> Throttle:
@@ -191,8 +194,9 @@ def _record(
         audit.record(
             db,
             actor=label,
+            via="token" if attempt.token else "password",
             action="sign-in (web)",
-            target=f"users/{attempt.username}" if attempt.who.startswith("user:") else "users",
+            target=f"users/{attempt.username}" if attempt.named else "users",
             status=err.status if err else 303,
             result=err.code if err else "ok",
             detail=f"from {attempt.address}" + (f": {err.detail}" if err else ""),

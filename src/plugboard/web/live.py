@@ -32,6 +32,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from plugboard.api.schemas import Name
+from plugboard.engine import policy
 from plugboard.errors import PlugboardError
 from plugboard.hosts.adapter import Libvirt
 from plugboard.hosts.connection import HostConnection
@@ -152,6 +153,13 @@ def stream(
 ) -> StreamingResponse:
     """The page's changes as Server-Sent Events (`event: changed`), a comment every 15 s."""
     connection = who.services.registry.get(host)  # 404 for a host that is not there
+    # what the page shows: 404 for what the viewer may not see, as the page itself
+    seen = {"vm": policy.vm_object, "network": policy.network_object}.get(scope)
+    policy.require(
+        who.principal,
+        policy.Action.SEE,
+        seen(host, name) if seen is not None else policy.host_object(host),
+    )
     hub = hub_of(request)
     page = hub.listen(host, scope, name)
 
