@@ -31,9 +31,10 @@ from plugboard.api.routes import (
 )
 from plugboard.api.schemas import network_definition_schemas
 from plugboard.engine import audit
+from plugboard.engine.grants import forgetter
 from plugboard.engine.hosts import load_hosts
 from plugboard.engine.reconcile import Reconciler
-from plugboard.engine.tokens import ensure_admin_token, token_label
+from plugboard.engine.tokens import TokenCache, ensure_admin_token, token_label
 from plugboard.hosts.connection import Connector
 from plugboard.hosts.registry import HostRegistry
 from plugboard.settings import Settings
@@ -56,12 +57,14 @@ def start_services(settings: Settings, connector: Connector | None = None) -> Se
     )
     registry.subscribe(audit.recorder(store))
     registry.subscribe(Reconciler(store, settings.hotunplug_timeout))
+    tokens = TokenCache()
+    registry.subscribe(forgetter(store, tokens))
     with store.session() as db:
         ensure_admin_token(db, settings.token_file)
         load_hosts(db, registry, settings.local_uri, settings.local_domain_type)
     for host in registry.all():  # recovery and events start with the connection
         host.start_connecting()
-    return Services(settings, store, registry)
+    return Services(settings, store, registry, tokens)
 
 
 def create_app(settings: Settings | None = None, connector: Connector | None = None) -> FastAPI:

@@ -3,6 +3,7 @@ allows). Given and taken by an admin; a user lists their own."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -14,7 +15,9 @@ from plugboard.engine.policy import ROLE_KIND, Action
 from plugboard.engine.tokens import Principal, TokenCache
 from plugboard.engine.users import get_user
 from plugboard.errors import GrantExists, GrantNotFound, HostNotFound, InvalidInput
-from plugboard.store import on_commit
+from plugboard.hosts.adapter import Libvirt
+from plugboard.hosts.model import HostEvent
+from plugboard.store import Store, on_commit
 from plugboard.store.models import Grant, Host, User, utcnow
 
 
@@ -115,6 +118,26 @@ def give_creator(session: Session, cache: TokenCache, by: Principal, obj: str) -
         return
     session.add(Grant(user_id=by.user_id, object=obj, role="vm-operator", created_at=utcnow()))
     on_commit(session, lambda: cache.forget_user(by.user))
+
+
+def forgetter(store: Store, cache: TokenCache) -> Callable[[HostEvent, Libvirt], None]:
+    """The grants' subscription to the hosts' event feeds: a VM or network undefined behind
+    plugboard's back (virsh undefine) takes its grants along, so that another one defined
+    later under its name is not granted by chance. One that is still there (a running VM
+    made transient) keeps them."""
+
+    def on_event(event: HostEvent, lv: Libvirt) -> None:
+        if event.what != "undefined" or event.kind not in ("domain", "network"):
+            return
+        if event.kind == "domain":
+            obj, there = policy.vm_object(event.host, event.name), lv.has_domain(event.name)
+        else:
+            obj, there = policy.network_object(event.host, event.name), lv.has_network(event.name)
+        if not there:
+            with store.session() as db:
+                forget_object(db, cache, obj)
+
+    return on_event
 
 
 def forget_object(session: Session, cache: TokenCache, obj: str) -> None:
