@@ -404,3 +404,27 @@ def test_the_audit_log_names_the_user_and_how_they_signed_in(svc):
     assert {e["via"] for e in events} == {f"token {name_of('carol')}"}
     assert any(e["action"].startswith("PATCH") and e["status"] == 200 for e in events)
     assert any(e["result"] == "PERMISSION_DENIED" and e["status"] == 403 for e in events)
+
+
+def test_a_user_who_creates_a_vm_becomes_its_vm_operator(svc):
+    world = World(svc)
+    world.ensure()
+    fay = world.user("fay", ("host-admin", H))
+    as_fay = {"Authorization": f"Bearer {fay}"}
+    made = svc.client.post(
+        "/api/v1/hosts/local/vms", headers=as_fay, json={"name": "fays-vm", "boot": BOOT}
+    )
+    assert made.status_code == 201, made.text
+    mine = svc.client.get("/api/v1/grants", headers=as_fay).json()
+    assert {(g["role"], g["object"]) for g in mine} == {
+        ("host-admin", H),
+        ("vm-operator", f"{H}/vms/fays-vm"),
+    }
+    # without host-admin, the VM stays hers to run; the host's other VMs are not
+    (host_admin,) = [g for g in mine if g["role"] == "host-admin"]
+    assert svc.delete(f"/grants/{host_admin['id']}").status_code == 204
+    vms = svc.client.get("/api/v1/hosts/local/vms", headers=as_fay).json()
+    assert [v["name"] for v in vms] == ["fays-vm"]
+    started = svc.client.post("/api/v1/hosts/local/vms/fays-vm/start", headers=as_fay)
+    assert started.status_code == 200, started.text
+    svc.post("/hosts/local/vms/fays-vm/destroy")

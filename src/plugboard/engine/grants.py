@@ -114,7 +114,12 @@ def revoke_grant(session: Session, cache: TokenCache, by: Principal, grant_id: i
 
 def give_creator(session: Session, cache: TokenCache, by: Principal, obj: str) -> None:
     """A user who creates a VM becomes its vm-operator (an admin needs no grant)."""
-    if by.is_admin:
+    if by.is_admin or (obj, "vm-operator") in by.grants:
+        return
+    held = select(Grant.id).where(
+        Grant.user_id == by.user_id, Grant.object == obj, Grant.role == "vm-operator"
+    )
+    if session.scalar(held) is not None:  # granted since this request began
         return
     session.add(Grant(user_id=by.user_id, object=obj, role="vm-operator", created_at=utcnow()))
     on_commit(session, lambda: cache.forget_user(by.user))
