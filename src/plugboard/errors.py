@@ -221,6 +221,13 @@ class GrantExists(Conflict):
     title = "Grant already exists."
 
 
+class UserIsAdmin(Conflict):
+    """A grant for an admin user, who may do everything: demote them first, or grant nothing."""
+
+    code = "USER_IS_ADMIN"
+    title = "The user is an admin."
+
+
 class UserExists(Conflict):
     code = "USER_EXISTS"
     title = "User already exists."

@@ -428,3 +428,21 @@ def test_a_user_who_creates_a_vm_becomes_its_vm_operator(svc):
     started = svc.client.post("/api/v1/hosts/local/vms/fays-vm/start", headers=as_fay)
     assert started.status_code == 200, started.text
     svc.post("/hosts/local/vms/fays-vm/destroy")
+
+
+def test_grants_are_refused_with_what_to_do(svc):
+    svc.post("/users", json={"username": "gus"})
+    admin = {"user": "admin", "role": "host-admin", "object": H}
+    assert svc.post("/grants", json=admin).json()["code"] == "USER_IS_ADMIN"
+    wrong_kind = {"user": "gus", "role": "network-user", "object": f"{H}/vms/web1"}
+    refused = svc.post("/grants", json=wrong_kind).json()
+    assert (refused["code"], refused["errors"][0]["field"]) == ("VALIDATION_ERROR", "object")
+    no_host = {"user": "gus", "role": "host-admin", "object": "hosts/nowhere"}
+    assert svc.post("/grants", json=no_host).json()["code"] == "HOST_NOT_FOUND"
+    given = svc.post("/grants", json={"user": "gus", "role": "host-admin", "object": H})
+    assert given.status_code == 201
+    again = svc.post("/grants", json={"user": "gus", "role": "host-admin", "object": H})
+    assert again.json()["code"] == "GRANT_EXISTS"
+    assert svc.delete(f"/grants/{given.json()['id']}").status_code == 204
+    assert svc.delete(f"/grants/{given.json()['id']}").json()["code"] == "GRANT_NOT_FOUND"
+    assert svc.get("/grants", params={"user": "gus"}).json() == []

@@ -14,7 +14,7 @@ from plugboard.engine import policy
 from plugboard.engine.policy import ROLE_KIND, Action
 from plugboard.engine.tokens import Principal, TokenCache
 from plugboard.engine.users import get_user
-from plugboard.errors import GrantExists, GrantNotFound, HostNotFound, InvalidInput
+from plugboard.errors import GrantExists, GrantNotFound, HostNotFound, InvalidInput, UserIsAdmin
 from plugboard.hosts.adapter import Libvirt
 from plugboard.hosts.model import HostEvent
 from plugboard.store import Store, on_commit
@@ -80,8 +80,9 @@ def add_grant(
     user = get_user(session, username)
     check_object(session, role, obj)
     if user.role == "admin":
-        raise InvalidInput(
-            f"'{username}' is an admin and may do everything; grants are for users", field="user"
+        raise UserIsAdmin(
+            f"'{username}' is an admin and may do everything; grants are for users (make them "
+            f'one first: PATCH /users/{username} with {{"role": "user"}})'
         )
     found = session.scalar(
         select(Grant).where(Grant.user_id == user.id, Grant.object == obj, Grant.role == role)
