@@ -65,6 +65,8 @@ def test_a_user_changes_only_what_they_were_granted(
     expect(page.get_by_role("link", name=forbidden.name)).to_have_count(0)
     expect(page.get_by_role("link", name="New network")).to_have_count(0)
     assert page.goto(f"/hosts/th/vms/{other_vm}").status == 404
+    expect(page.get_by_role("alert")).to_contain_text(f"no VM '{other_vm}' on this host")
+    expect(page.locator(".user-name")).to_have_text("pat")  # still signed in, with the nav
 
     # the Network select offers the granted networks and "No network", nothing else
     card = card_of(page, b)

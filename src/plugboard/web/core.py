@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from plugboard.api.deps import Services
 from plugboard.api.problems import validation_detail
 from plugboard.api.text import check_document
-from plugboard.engine import audit, policy, users
+from plugboard.engine import audit, hosts, policy, users
 from plugboard.engine.tokens import Principal, authenticate_hash
 from plugboard.errors import Forbidden, InvalidInput, PlugboardError, Unauthorized
 from plugboard.web.sessions import COOKIE, SessionStore, WebSession
@@ -238,6 +238,25 @@ class WebRoute(APIRoute):
                     return Response(status_code=401, headers={"HX-Redirect": sign_in_url(request)})
                 return RedirectResponse(sign_in_url(request), status_code=303)
             except PlugboardError as err:
-                return render(request, "error.html", err.status, problem=Problem.of(err))
+                who = await _viewer_or_none(request)
+                hosts = host_names_of(who) if who is not None else []
+                return render(
+                    request, "error.html", err.status, who=who, hosts=hosts, problem=Problem.of(err)
+                )
 
         return handle
+
+
+async def _viewer_or_none(request: Request) -> Viewer | None:
+    """Who is signed in, for an error page's header and navigation (None: nobody is)."""
+    try:
+        return await viewer(request)
+    except (SignInRequired, PlugboardError):
+        return None
+
+
+def host_names_of(who: Viewer) -> list[str]:
+    """The names of the hosts `who` may see, for the header's host switcher."""
+    with who.services.store.session() as db:
+        found = hosts.list_hosts(db, who.services.registry, who.principal)
+    return [h.name for h in found]

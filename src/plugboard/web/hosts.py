@@ -20,6 +20,7 @@ from plugboard.web.core import (
     Who,
     audited,
     check_change,
+    host_names_of,
     render,
     see_other,
 )
@@ -41,8 +42,7 @@ def host_rows(who: Viewer) -> list[HostRow]:
 
 
 def host_names(who: Viewer) -> list[str]:
-    with who.services.store.session() as db:
-        return [v.name for v in hosts.list_hosts(db, who.services.registry, who.principal)]
+    return host_names_of(who)
 
 
 def _page(request: Request, who: Viewer, status: int = 200, **context: object) -> HTMLResponse:
