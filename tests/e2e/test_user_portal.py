@@ -4,6 +4,7 @@ gets a lease there), and a forged post to a network they were not granted is ref
 while nothing changes in libvirt."""
 
 import json
+import re
 
 from playwright.sync_api import Browser, Page, expect
 
@@ -118,3 +119,37 @@ def test_a_user_changes_only_what_they_were_granted(
     )
     assert api.status_code == 403 and api.json()["code"] == "PERMISSION_DENIED"
     assert network_of(b.guest) == b.other.name
+
+
+def test_an_admin_grants_and_revokes_from_the_page_and_the_user_sees_their_grants(
+    browser: Browser, admin: Page, served: Service
+):
+    assert served.post("/users", json={"username": "quin", "password": PASSWORD}).status_code == 201
+    page = admin
+    page.goto("/access")
+    expect(page.get_by_role("table", name="Users")).to_contain_text("quin")
+    page.get_by_label("User", exact=True).select_option("quin")
+    page.get_by_label("Role", exact=True).select_option("network-user")
+    page.get_by_label("On", exact=True).fill("hosts/th/vms/web1")  # the wrong kind: refused
+    page.get_by_role("button", name="Grant").click()
+    expect(page.get_by_role("alert")).to_contain_text("network-user is held on a network")
+    expect(page.get_by_label("On", exact=True)).to_have_value("hosts/th/vms/web1")  # kept
+    page.get_by_label("On", exact=True).fill("hosts/th/networks/lab")
+    page.get_by_role("button", name="Grant").click()
+    grants = page.get_by_role("table", name="Grants")
+    expect(grants).to_contain_text("hosts/th/networks/lab")
+    screenshot(page, "access")
+    assert served.get("/grants", params={"user": "quin"}).json()[0]["role"] == "network-user"
+
+    mine = sign_in_as(browser, served, "quin")
+    mine.goto("/access")
+    expect(mine.get_by_role("heading", name=re.compile("Your grants"))).to_be_visible()
+    expect(mine.get_by_role("table", name="Grants")).to_contain_text("hosts/th/networks/lab")
+    expect(mine.get_by_role("button", name=re.compile("^Revoke"))).to_have_count(0)
+    expect(mine.get_by_role("table", name="Users")).to_have_count(0)
+
+    page.get_by_role(
+        "button", name="Revoke network-user on hosts/th/networks/lab from quin"
+    ).click()
+    expect(grants).not_to_contain_text("hosts/th/networks/lab")
+    assert served.get("/grants", params={"user": "quin"}).json() == []

@@ -9,7 +9,18 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from plugboard.engine.throttle import Throttle
-from plugboard.web import auth, events, hosts, interfaces, live, networks, vm, vm_templates, vms
+from plugboard.web import (
+    access,
+    auth,
+    events,
+    hosts,
+    interfaces,
+    live,
+    networks,
+    vm,
+    vm_templates,
+    vms,
+)
 from plugboard.web.sessions import SessionStore
 
 STATIC = Path(__file__).parent / "static"
@@ -22,5 +33,5 @@ def install(app: FastAPI) -> None:
     app.state.web_hub = live.Hub()
     app.state.services.registry.subscribe(app.state.web_hub)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for module in (auth, hosts, networks, vms, live, vm, interfaces, vm_templates, events):
+    for module in (auth, hosts, networks, vms, live, vm, interfaces, vm_templates, events, access):
         app.include_router(module.router)
