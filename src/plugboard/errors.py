@@ -131,6 +131,15 @@ class PermissionDenied(Forbidden):
     title = "Permission denied."
 
 
+class PlanRefused(PlugboardError):
+    """A host network change the plan refuses before anything changes: `refusals` lists each
+    (field, message): a loop, a port in two masters, an interface in use, ..."""
+
+    code = "PLAN_REFUSED"
+    status = 409  # the change conflicts with the host as it is (or with itself)
+    title = "The change is refused."
+
+
 # --- what is there ----------------------------------------------------------------------
 class NotFound(PlugboardError):
     """The named object does not exist. Check the name, or list what exists."""

@@ -112,6 +112,8 @@ RULES: dict[tuple[str, str], Rule] = {
         ("network-user", f"{H}/networks/{NET}"), 200, 200, 404, 200, also=(502, "HOST_ERROR")
     ),
     ("GET", "/hosts/{host}/interfaces"): net_manage(200, reader=403),
+    ("GET", "/hosts/{host}/network-state"): net_manage(200, reader=403),
+    ("POST", "/hosts/{host}/network-state/plan"): net_manage(200, body={"interfaces": []}),
     # VMs: a vm-viewer sees one, a vm-operator runs it and changes its vNICs, a host-admin
     # creates and deletes them
     ("GET", "/hosts/{host}/vms"): Rule(("vm-viewer", f"{H}/vms/{VM}"), 200, 200, 404, 200),
