@@ -10,6 +10,7 @@ import typer
 from plugboard import __version__
 from plugboard.cli import (
     grants,
+    hostnet,
     hosts,
     interfaces,
     netcheck,
@@ -87,6 +88,7 @@ for module in (
     service,
     hosts,
     networks,
+    hostnet,
     interfaces,
     vms,
     templates,
