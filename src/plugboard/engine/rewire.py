@@ -230,19 +230,23 @@ def _change(job: _Job, result: VnicResult, network: str) -> VnicChange | Plugboa
         "asked": {"source": {"type": "network", "network": network}},
         "dry_run": job.req.dry_run,
     }
+    started = time.perf_counter()
     try:
         change = change_vnic(job.host, job.registry, job.store, req)
     except PlugboardError as err:
         if not job.req.dry_run:
-            _record(job, result, vnic_audit.failed(err, **how), err.status)
+            _record(job, result, vnic_audit.failed(err, **how), err.status, started)
         return err
     if not job.req.dry_run:
-        _record(job, result, vnic_audit.changed(change, **how), 200)
+        _record(job, result, vnic_audit.changed(change, **how), 200, started)
     return change
 
 
-def _record(job: _Job, result: VnicResult, account: vnic_audit.VnicAccount, status: int) -> None:
+def _record(
+    job: _Job, result: VnicResult, account: vnic_audit.VnicAccount, status: int, started: float
+) -> None:
     by = job.req.by
+    took = (time.perf_counter() - started) * 1000
     with job.store.engine.begin() as db:
         audit.record(
             db,
@@ -253,7 +257,7 @@ def _record(job: _Job, result: VnicResult, account: vnic_audit.VnicAccount, stat
             status=status,
             result="ok" if status < 400 else account.data.get("error", {}).get("code", "ERROR"),
             detail=f"{account.detail} (operation {job.op.id})",
-            duration_ms=0.0,
+            duration_ms=took,
             data=account.data | {"bulk_operation": job.op.id},
         )
 
