@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool, StrictFloat
 
 from plugboard.api.schemas import Name
 from plugboard.api.text import Body
@@ -23,13 +23,13 @@ class RewireCreate(Body):
     vms: list[Name] | None = Field(
         None, max_length=1024, description="Only the vNICs of these VMs; default: every VM's."
     )
-    dry_run: bool = Field(False, description="Only plan each vNIC's change: nothing changes.")
+    dry_run: StrictBool = Field(False, description="Only plan each vNIC's change: nothing changes.")
     verify: Literal["lease"] | None = Field(
         None,
         description="lease: wait for each re-wired active card of a running VM to get a DHCP "
         "lease on `to` (up to `verify_timeout` seconds) and report it.",
     )
-    verify_timeout: float = Field(
+    verify_timeout: StrictFloat = Field(
         rewire.VERIFY_TIMEOUT, gt=0, le=600, description="Seconds to wait for the leases."
     )
 

@@ -35,7 +35,10 @@ def _location(operation: Operation) -> str:
     status_code=202,
     summary="Move every vNIC on one network (of some VMs, or all) to another, as an operation",
     responses={
-        200: {"description": "A dry run: the finished operation with each vNIC's plan"},
+        200: {
+            "model": OperationOut,
+            "description": "A dry run: the finished operation with each vNIC's plan",
+        },
         **responses(403, 409),
     },
     response_model=OperationOut,
