@@ -28,7 +28,7 @@ from plugboard.engine.sources import check_network_active
 from plugboard.engine.tokens import Principal
 from plugboard.engine.vm_state import VnicState, read_vm
 from plugboard.engine.vnics import VnicChange, VnicChangeRequest, change_vnic
-from plugboard.errors import InvalidInput, PlugboardError
+from plugboard.errors import HostUnreachable, InvalidInput, PlugboardError
 from plugboard.hosts.adapter import Libvirt, LibvirtDomain
 from plugboard.hosts.connection import HostConnection
 from plugboard.hosts.registry import HostRegistry
@@ -264,7 +264,11 @@ def _record(
 
 def _failed(job: _Job, result: VnicResult, err: PlugboardError) -> None:
     attempt: VnicChange | None = err.attempt
-    undone = not err.extra.get("rollback_errors")
+    # Where it is: as it was, unless its undo failed or the host went away mid-way (then
+    # recovery settles it, and the vNIC says so).
+    undone = attempt is None or not (
+        isinstance(err, HostUnreachable) or err.extra.get("rollback_errors")
+    )
     job.op.update(
         result,
         outcome="failed",
