@@ -195,6 +195,7 @@ def test_a_dry_run_plans_each_vnic_and_changes_nothing(
     assert (operation["state"], operation["total"], operation["failed"]) == ("finished", 2, 0)
     for result in operation["results"]:
         assert (result["outcome"], result["plan"]) == ("planned", ["live-update"])
+        assert (result["network"], result["verify"], result["error"]) == (a.name, None, None)
         assert result["slot"] == pci[result["vnic"]]
     assert xml_snapshot(guest.dom) == before
     assert wired(svc, guest) == {"nic1": a.name, "nic2": a.name}

@@ -199,7 +199,8 @@ def _one_vm(job: _Job, vm: str, results: list[VnicResult]) -> None:
                     return
                 continue
             moved.append((result, change))
-            job.op.update(result, network=job.req.target, plan=list(change.plan.kinds))
+            now = job.req.source if job.req.dry_run else job.req.target
+            job.op.update(result, network=now, plan=list(change.plan.kinds))
         _verify(job, moved)
     except Exception as err:  # a bug: the VM's vNICs say so, the others go on
         log.exception("bulk re-wire of VM %s failed", vm)
