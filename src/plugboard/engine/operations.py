@@ -17,10 +17,13 @@ import threading
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from plugboard.errors import OperationNotFound, PlugboardError
 from plugboard.store.models import utcnow
+
+if TYPE_CHECKING:
+    from plugboard.engine.tokens import Principal
 
 # pending: not finished yet; planned: a dry run's plan; ok: re-wired (and verified, when
 # asked); failed: its change failed (or its undo did); rolled-back: re-wired, then moved back
@@ -155,7 +158,7 @@ class Operations:
             for key in finished[: max(0, len(finished) - KEEP_FINISHED)]:
                 del self._operations[key]
 
-    def get(self, who: Any, operation_id: str) -> Operation:
+    def get(self, who: Principal, operation_id: str) -> Operation:
         """The operation, for its creator, an admin, or an admin's read-only token; for
         anyone else, as if there were none (404)."""
         with self._lock:
