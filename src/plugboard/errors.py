@@ -189,6 +189,14 @@ class TemplateNotFound(NotFound):
     title = "Template not found."
 
 
+class OperationNotFound(NotFound):
+    """No bulk operation of that id that the caller may read: operations live in the
+    service's memory and are forgotten when it restarts."""
+
+    code = "OPERATION_NOT_FOUND"
+    title = "Operation not found."
+
+
 class Conflict(PlugboardError):
     """The request clashes with the current state (a name taken, an object in use)."""
 

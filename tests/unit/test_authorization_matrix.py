@@ -152,6 +152,18 @@ RULES: dict[tuple[str, str], Rule] = {
     ("DELETE", "/hosts/{host}/vms/{vm}/nics/{nic}"): vm_route(
         "vm-operator", 204, 403, path={"nic": "nic2"}
     ),
+    # the bulk re-wire (a dry run here: the matrix's VMs stay where they are): vm-operator on
+    # each VM and network-user on `to` (a host-admin has both); the operation is its
+    # creator's (an admin's, or a read-only token's to read), as if missing for the others
+    ("POST", "/hosts/{host}/rewire"): Rule(
+        ("host-admin", H), 200, 200, 404, 403, body={"from": NET, "to": NET_OTHER, "dry_run": True}
+    ),
+    ("GET", "/operations/{operation_id}"): Rule(
+        ("host-admin", H), 200, 200, 404, 404, path={"operation_id": "<operation>"}
+    ),
+    ("GET", "/operations/{operation_id}/events"): Rule(
+        ("host-admin", H), 200, 200, 404, 404, path={"operation_id": "<operation>"}
+    ),
     # templates and the MAC pool: read by all, changed by an admin
     ("GET", "/templates"): Rule("any", 200, 200, 200, 200),
     ("POST", "/templates"): admin_only(201, body=lambda: {"name": unique("mx-t"), "boot": BOOT}),
@@ -251,6 +263,13 @@ class World:
         assert made.status_code == 201, made.text
         return name
 
+    def operation(self, token: str | None) -> str:
+        """An operation (a dry-run re-wire) started by the holder of `token`."""
+        body = {"from": NET, "to": NET_OTHER, "dry_run": True}
+        made = request(self.svc, "POST", "/hosts/local/rewire", token, body)
+        assert made.status_code == 200, made.text
+        return made.json()["id"]
+
     def grant_id(self) -> str:
         held = self.svc.get("/grants", params={"user": "mx-user"}).json()
         return str(held[0]["id"])
@@ -302,6 +321,9 @@ def test_every_route_answers_each_caller_as_the_policy_says(services):
                          "grant_id": world.grant_id()} | rule.path  # fmt: skip
             if path_args.get("name") == "<fresh token>":
                 path_args["name"] = world.fresh_token()
+            if path_args.get("operation_id") == "<operation>":  # the granted caller's own
+                maker = token if caller == "granted" else world.tokens["admin"]
+                path_args["operation_id"] = world.operation(maker)
             path = template.format(**path_args)
             response = request(svc, method, path, token, rule.body)
             asked += 1

@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from plugboard.api.schemas import Name
 from plugboard.api.text import omit_default
 from plugboard.engine import policy, vnic_audit
+from plugboard.engine.operations import Operations
 from plugboard.engine.tokens import Principal, TokenCache, authenticate
 from plugboard.engine.vnics import VnicChange
 from plugboard.errors import PlugboardError
@@ -29,12 +30,14 @@ API_PREFIX = "/api/v1"
 
 @dataclass
 class Services:
-    """What one running service holds: its settings, store and hosts."""
+    """What one running service holds: its settings, store and hosts, and the bulk
+    operations it runs (in memory)."""
 
     settings: Settings
     store: Store
     registry: HostRegistry
     tokens: TokenCache = field(default_factory=TokenCache)
+    operations: Operations = field(default_factory=Operations)
 
     def close(self) -> None:
         self.registry.close()

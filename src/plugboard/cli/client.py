@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,6 +76,34 @@ class Client:
         if "xml" in response.headers.get("content-type", ""):
             return response.text
         return response.json()
+
+    def events(self, path: str) -> Iterator[tuple[str, Any]]:
+        """A Server-Sent Events stream's events, as (event, data decoded from JSON), until
+        the service ends it. Comments (keep-alives) are skipped."""
+        headers = {"Accept": "text/event-stream"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        # The service sends a comment every 15 s on a quiet stream: a minute of silence is
+        # a stream gone.
+        timeout = httpx.Timeout(self.timeout, read=60.0)
+        try:
+            with httpx.stream(
+                "GET", f"{self.url}/api/v1{path}", headers=headers, timeout=timeout
+            ) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise _problem(response)
+                event, data = "message", []
+                for line in response.iter_lines():
+                    if line.startswith("event:"):
+                        event = line[6:].strip()
+                    elif line.startswith("data:"):
+                        data.append(line[5:].strip())
+                    elif not line and data:
+                        yield event, json.loads("\n".join(data))
+                        event, data = "message", []
+        except httpx.HTTPError as err:
+            raise ClientError(f"the service's event stream broke off: {err}") from err
 
     def get(self, path: str, **kwargs: Any) -> Any:
         return self.request("GET", path, **kwargs)

@@ -1,5 +1,6 @@
 """net-list, net-define, net-edit, net-dumpxml, net-start, net-stop, net-autostart,
-net-undefine, net-update, net-leases: virsh's verbs, through the plugboard service."""
+net-undefine, net-update, net-leases: virsh's verbs, through the plugboard service; and
+net-rewire, the bulk re-wire of every vNIC on a network."""
 
 from __future__ import annotations
 
@@ -8,12 +9,15 @@ import os
 import shlex
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from plugboard.cli.client import ClientError
 from plugboard.cli.output import Format, OutputOption, call, fail, show
+from plugboard.cli.progress import bar
 from plugboard.netxml import NetworkXMLError, parse_network
 
 HostOption = Annotated[
@@ -197,6 +201,72 @@ def net_leases(
     show(leases, output, LEASES, drop=["expiry", "prefix", "hostname", "vnic_now_on"])
 
 
+RESULTS = ["vm", "vnic", "outcome", "network", "plan", "slot", "lease_ip", "error"]
+
+
+def net_rewire(
+    ctx: typer.Context,
+    source: Annotated[str, typer.Argument(metavar="FROM", help="The network the vNICs are on")],
+    target: Annotated[str, typer.Argument(metavar="TO", help="The network they go to")],
+    host: HostOption = "local",
+    vm: Annotated[
+        list[str] | None, typer.Option("--vm", help="Only this VM's vNICs (repeatable).")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show the plans.")] = False,
+    verify: Annotated[
+        str | None,
+        typer.Option(help="lease: wait for each re-wired running guest's lease on TO."),
+    ] = None,
+    verify_timeout: Annotated[float, typer.Option(help="Seconds to wait for the leases.")] = 60.0,
+    output: OutputOption = Format.table,
+) -> None:
+    """Move every vNIC on network FROM (of the VMs --vm, else of every VM) to network TO,
+    the VMs in parallel, each VM rolled back alone if one of its vNICs fails."""
+    if verify not in (None, "lease"):
+        raise fail(f"--verify takes 'lease', not '{verify}'")
+    body = {"from": source, "to": target, "vms": vm or None, "dry_run": dry_run,
+            "verify": verify, "verify_timeout": verify_timeout}  # fmt: skip
+    op = call(ctx, "POST", f"/hosts/{host}/rewire", json=body)
+    if op["state"] != "finished":
+        op = _follow(ctx, op, f"{source} → {target}")
+    if output is Format.json:
+        show(op, output, [])
+    else:
+        show([_row(r) for r in op["results"]], output, RESULTS, drop=["plan", "slot", "network"])
+        verb = "planned" if dry_run else "re-wired"
+        typer.echo(f"{op['total'] - op['failed']}/{op['total']} vNICs {verb} from {source} to "
+                   f"{target}, {op['failed']} failed (operation {op['id']})")  # fmt: skip
+    if op["failed"]:
+        how = "could not be planned" if dry_run else "were not re-wired"
+        raise fail(f"{op['failed']} of {op['total']} vNICs {how} (see the errors)")
+
+
+def _follow(ctx: typer.Context, op: dict[str, Any], what: str) -> dict[str, Any]:
+    """The operation until it is finished, with a progress bar: its event stream, or, if that
+    breaks off, a look every half second."""
+    path = f"/operations/{op['id']}"
+    with bar(f"re-wiring {what}", op["total"]) as progress:
+        try:
+            for _, now in ctx.obj.client().events(path + "/events"):
+                op = now
+                progress.show(op["done"], op["failed"])
+        except ClientError:
+            pass
+        while op["state"] != "finished":
+            time.sleep(0.5)
+            op = call(ctx, "GET", path)
+            progress.show(op["done"], op["failed"])
+    return op
+
+
+def _row(result: dict[str, Any]) -> dict[str, Any]:
+    error = result["error"]
+    return result | {
+        "plan": " + ".join(result["plan"]),
+        "error": f"{error['code']}: {error['detail']}" if error else None,
+    }
+
+
 def register(app: typer.Typer) -> None:
     for fn in (
         net_list,
@@ -209,5 +279,6 @@ def register(app: typer.Typer) -> None:
         net_undefine,
         net_update,
         net_leases,
+        net_rewire,
     ):
         app.command(fn.__name__.replace("_", "-"))(fn)
