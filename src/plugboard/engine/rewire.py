@@ -28,7 +28,7 @@ from plugboard.engine.sources import check_network_active
 from plugboard.engine.tokens import Principal
 from plugboard.engine.vm_state import VnicState, read_vm
 from plugboard.engine.vnics import VnicChange, VnicChangeRequest, change_vnic
-from plugboard.errors import HostUnreachable, InvalidInput, PlugboardError
+from plugboard.errors import Conflict, HostUnreachable, PlugboardError
 from plugboard.hosts.adapter import Libvirt, LibvirtDomain
 from plugboard.hosts.connection import HostConnection
 from plugboard.hosts.registry import HostRegistry
@@ -95,7 +95,8 @@ def _prepare(
     host: HostConnection, registry: HostRegistry, store: Store, req: RewireRequest
 ) -> _Job:
     if req.source == req.target:
-        raise InvalidInput(f"the vNICs are on network '{req.target}' already", field="to")
+        # 409, not 422: the body is valid; it asks for nothing that is not so already
+        raise Conflict(f"the vNICs are on network '{req.target}' already; name another `to`")
     by = req.by
     policy.require(by, Action.SEE, host_object(host.name))
     policy.require(by, Action.WIRE, network_object(host.name, req.target))
