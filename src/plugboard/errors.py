@@ -238,6 +238,14 @@ class GrantExists(Conflict):
     title = "Grant already exists."
 
 
+class RoleAboveUser(Conflict):
+    """A token may not have more than its user's role: make the user admin first, or ask for
+    the user's role. (409: the body is valid; the user's role is what it clashes with.)"""
+
+    code = "ROLE_ABOVE_USER"
+    title = "The role is above the user's."
+
+
 class UserIsAdmin(Conflict):
     """A grant for an admin user, who may do everything: demote them first, or grant nothing."""
 

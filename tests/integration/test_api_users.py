@@ -84,10 +84,10 @@ def test_a_token_belongs_to_a_user_and_never_has_more_than_their_role(services):
     svc.post("/users", json={"username": "bob", "role": "user"})
     refused = assert_problem(
         svc.post("/tokens", json={"name": "x", "role": "admin", "user": "bob"}),
-        422,
-        "VALIDATION_ERROR",
+        409,
+        "ROLE_ABOVE_USER",
     )
-    assert refused["errors"][0]["field"] == "role"
+    assert "make the user admin first" in refused["detail"]
     assert_problem(svc.post("/tokens", json={"name": "x", "user": "nobody"}), 404, "USER_NOT_FOUND")
     # by default, the caller's
     assert svc.post("/tokens", json={"name": "mine"}).json()["user"] == "admin"

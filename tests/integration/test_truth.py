@@ -96,12 +96,12 @@ def test_a_card_the_guest_releases_after_the_timeout_becomes_unplugged(
     assert (late["mac"], late["pci_address"], late["source"]) == (
         before["mac"], before["pci_address"], before["source"]
     )  # fmt: skip
-    inactive = etree.fromstring(guest.dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE).encode())
-    assert inactive.xpath("./devices/interface/mac/@address") == []  # the definition agrees
-    # The log says so once the reconciler has handled libvirt's event (the card may be seen
-    # gone a moment before).
+    # The reconciler handles libvirt's event: the log says so once it has made the definition
+    # agree (the card may be seen gone from the running VM a moment before).
     poll("the log to say so", lambda: any("after the timeout" in (e["detail"] or "") for e in
          events(quick, f"hosts/th/vms/{guest.name}/nics/nic1")))  # fmt: skip
+    inactive = etree.fromstring(guest.dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE).encode())
+    assert inactive.xpath("./devices/interface/mac/@address") == []  # the definition agrees
     plugged = quick.patch(path, json={"plugged": True})
     assert plugged.status_code == 200, plugged.text
     assert plugged.json()["vnic"]["pci_address"] == before["pci_address"]

@@ -19,7 +19,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from plugboard.engine import audit
 from plugboard.engine.admins import active_admins, check_admins_left, enabled_admins, lock_admins
 from plugboard.errors import (
-    InvalidInput,
+    RoleAboveUser,
     TokenExists,
     TokenNotFound,
     Unauthorized,
@@ -191,10 +191,9 @@ def create_token(
         raise TokenExists(f"a token named '{name}' exists; choose another name")
     owner = first_admin_user(session) if user is None else _owner(session, user)
     if acting_role(owner.role, role) != role:
-        raise InvalidInput(
+        raise RoleAboveUser(
             f"user '{owner.username}' has role '{owner.role}': their tokens cannot be "
             f"'{role}'; make the user admin first, or ask for role '{owner.role}'",
-            field="role",
         )
     secret = PREFIX + secrets.token_urlsafe(32)
     token = Token(
