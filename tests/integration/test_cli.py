@@ -117,7 +117,7 @@ def test_user_commands_add_list_passwd_disable_enable_remove(served):
     too_much = plugboard(served, "token-create", "--name", "x", "--user", "alice", "--role",
                          "admin")  # fmt: skip
     assert too_much.returncode == 1
-    assert "VALIDATION_ERROR" in too_much.stderr
+    assert "ROLE_ABOVE_USER" in too_much.stderr
 
     passwd = plugboard(served, "user-passwd", "alice", "--password-stdin", stdin="another one\n")
     assert (passwd.returncode, passwd.stdout) == (0, "password of alice set\n")
