@@ -21,11 +21,10 @@ from pathlib import Path
 
 import httpx
 import libvirt
-from lxml import etree
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.rewire_latency import FLAGS, serve
+from benchmarks.rewire_latency import FLAGS, interface_xml, serve
 from tests.harness import NetworkFactory, TestHost
 
 VMS, NICS = 20, 10
@@ -44,21 +43,9 @@ def domain_xml(name: str, network: str) -> str:
     )
 
 
-def card_xml(dom: libvirt.virDomain, alias: str, network: str) -> str:
-    root = etree.fromstring(dom.XMLDesc(0).encode())
-    iface = root.xpath(f"//interface[alias/@name='{alias}']")[0]
-    for child in list(iface):
-        if child.tag == "target":
-            iface.remove(child)
-    source = iface.find("source")
-    source.attrib.clear()
-    source.set("network", network)
-    return etree.tostring(iface, encoding="unicode")
-
-
 def raw_serial(doms: list[libvirt.virDomain], network: str) -> float:
     """Every card moved to `network`, one virDomainUpdateDeviceFlags after the other."""
-    cards = [(d, card_xml(d, f"ua-nic{i}", network)) for d in doms for i in range(1, NICS + 1)]
+    cards = [(d, interface_xml(d, network, f"ua-nic{i}")) for d in doms for i in range(1, NICS + 1)]
     started = time.perf_counter()
     for dom, xml in cards:
         dom.updateDeviceFlags(xml, FLAGS)

@@ -33,10 +33,10 @@ from tests.harness.ports import free_port
 FLAGS = libvirt.VIR_DOMAIN_AFFECT_LIVE | libvirt.VIR_DOMAIN_AFFECT_CONFIG
 
 
-def interface_xml(dom: libvirt.virDomain, network: str) -> str:
-    """The guest's nic1 wired to `network`, as plugboard would write it."""
+def interface_xml(dom: libvirt.virDomain, network: str, alias: str = "ua-nic1") -> str:
+    """The guest's card `alias` (nic1) wired to `network`, as plugboard would write it."""
     root = etree.fromstring(dom.XMLDesc(0).encode())
-    iface = root.xpath("//interface[alias/@name='ua-nic1']")[0]
+    iface = root.xpath(f"//interface[alias/@name='{alias}']")[0]
     for child in list(iface):
         if child.tag == "target":
             iface.remove(child)
