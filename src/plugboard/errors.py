@@ -189,6 +189,11 @@ class TemplateNotFound(NotFound):
     title = "Template not found."
 
 
+class ProfileNotFound(NotFound):
+    code = "PROFILE_NOT_FOUND"
+    title = "vNIC profile not found."
+
+
 class OperationNotFound(NotFound):
     """No bulk operation of that id that the caller may read: operations live in the
     service's memory and are forgotten when it restarts."""
@@ -264,6 +269,19 @@ class LastAdminUser(Conflict):
 
     code = "LAST_ADMIN_USER"
     title = "The last admin user must stay an enabled admin."
+
+
+class ProfileExists(Conflict):
+    code = "PROFILE_EXISTS"
+    title = "vNIC profile already exists."
+
+
+class ProfileInUse(Conflict):
+    """vNICs are wired through the profile: wire them elsewhere (or to another profile)
+    first; `vnics` lists them."""
+
+    code = "PROFILE_IN_USE"
+    title = "vNIC profile in use."
 
 
 class TemplateExists(Conflict):

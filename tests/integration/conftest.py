@@ -1,3 +1,5 @@
+import itertools
+
 import pytest
 
 from tests.harness import TestHost
@@ -21,3 +23,17 @@ def svc(services, testhost: TestHost):
 def served(services, testhost: TestHost):
     """A service in a process of its own (for the CLI), with the test host registered as `th`."""
     return _with_testhost(services.serve(), testhost)
+
+
+_ovs_serial = itertools.count(1)
+
+
+@pytest.fixture
+def ovs_bridge(testhost: TestHost):
+    """An Open vSwitch bridge on the userspace datapath in the test host."""
+    testhost.ovs()
+    name = f"pbovs{next(_ovs_serial)}"
+    testhost.vsctl("add-br", name, "--", "set", "bridge", name, "datapath_type=netdev")
+    testhost.run("ip", "link", "set", name, "up")
+    yield name
+    testhost.vsctl("--if-exists", "del-br", name)

@@ -61,17 +61,6 @@ def live_interface(dom: libvirt.virDomain, alias: str, flags: int = 0) -> etree.
 
 
 @pytest.fixture
-def ovs_bridge(testhost: TestHost):
-    """An Open vSwitch bridge on the userspace datapath in the test host."""
-    testhost.ovs()
-    name = f"pbovs{next(_serial)}"
-    testhost.vsctl("add-br", name, "--", "set", "bridge", name, "datapath_type=netdev")
-    testhost.run("ip", "link", "set", name, "up")
-    yield name
-    testhost.vsctl("--if-exists", "del-br", name)
-
-
-@pytest.fixture
 def wire(testhost: TestHost, tmp_path: Path):
     """A veth whose near end is in the test host and whose far end is in a namespace of its
     own, where a dnsmasq hands out leases in 10.93.0.0/24: a wire to another machine."""

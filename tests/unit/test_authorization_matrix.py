@@ -172,6 +172,16 @@ RULES: dict[tuple[str, str], Rule] = {
         200, path={"name": "mx-tpl"}, body={"name": "mx-tpl", "boot": BOOT}
     ),
     ("DELETE", "/templates/{name}"): admin_only(204, path={"name": "mx-tpl"}),
+    # vNIC profiles: read by all, changed by an admin
+    ("GET", "/profiles"): Rule("any", 200, 200, 200, 200),
+    ("POST", "/profiles"): admin_only(
+        201, body=lambda: {"name": unique("mx-p"), "source": {"type": "network", "network": NET}}
+    ),
+    ("GET", "/profiles/{name}"): Rule("any", 200, 200, 200, 200, path={"name": "mx-prof"}),
+    ("PUT", "/profiles/{name}"): admin_only(
+        200, path={"name": "mx-prof"}, body={"source": {"type": "network", "network": NET}}
+    ),
+    ("DELETE", "/profiles/{name}"): admin_only(204, path={"name": "mx-prof"}),
     ("GET", "/macpool"): Rule("any", 200, 200, 200, 200),
     ("PUT", "/macpool"): admin_only(200, body={"ranges": ["52:54:00:00:00:00-52:54:00:ff:ff:ff"]}),
     # users, tokens and grants: an admin's; a user lists their own grants
@@ -248,6 +258,9 @@ class World:
                 svc.post(f"/hosts/local/vms/{vm}/nics", json={"name": "nic2", "source": None})
         if svc.get("/templates/mx-tpl").status_code == 404:
             assert svc.post("/templates", json={"name": "mx-tpl", "boot": BOOT}).is_success
+        if svc.get("/profiles/mx-prof").status_code == 404:
+            profile = {"name": "mx-prof", "source": {"type": "network", "network": NET}}
+            assert svc.post("/profiles", json=profile).is_success
         if svc.get("/users/mx-user").status_code == 404:
             assert svc.post("/users", json={"username": "mx-user"}).is_success
         self.grant("neighbour", "network-user", f"{H}/networks/{NET}")

@@ -3,6 +3,7 @@
 import pytest
 
 from plugboard.vnic import PlanError, Source, VlanTags, Vnic, VnicEdit, plan
+from plugboard.vnic.model import FilterRef
 
 LAB = Source("network", network="lab")
 PROD = Source("network", network="prod")
@@ -63,6 +64,10 @@ ON_OVS = NIC.with_(source=OVS)
         (NIC.with_(plugged=False), NIC, ("plug",), False),
         (NIC.with_(plugged=False), NIC.with_(plugged=False, source=PROD), ("config-only",), True),
         (NIC, NIC, ("none",), True),
+        # a network filter changes live; a profile's name alone is plugboard's record
+        (NIC, NIC.with_(filter=FilterRef("clean-traffic")), ("live-update",), True),
+        (NIC, NIC.with_(profile="gold"), ("config-only",), True),
+        (NIC.with_(profile="gold"), NIC.with_(profile="gold", source=PROD), ("live-update",), True),
         (None, NIC, ("plug",), False),
         (None, NIC.with_(plugged=False), ("config-only",), True),
         (NIC.with_(plugged=False), None, ("config-only",), True),

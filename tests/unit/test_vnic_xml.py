@@ -12,7 +12,7 @@ from plugboard.netxml.interface import Interface
 from plugboard.netxml.xmlmodel import Node, NodeField, Others
 from plugboard.vnic import MACVTAP_MODES, MODELS, Source, VlanTags, Vnic
 from plugboard.vnic.metadata import NS, VnicRecord, put_records, read_records, records_xml
-from plugboard.vnic.model import LIMITS
+from plugboard.vnic.model import LIMITS, FilterRef
 from plugboard.vnic.xml import (
     BLACKHOLE,
     interface_for,
@@ -55,7 +55,12 @@ READ = [
 ]
 # Made by plugboard: every kind of source, QoS and VLAN it writes.
 WRITTEN = [
-    Vnic("nic1", "52:54:00:00:00:01", source=Source("network", network="lab", portgroup="eng")),
+    Vnic(
+        "nic1",
+        "52:54:00:00:00:01",
+        source=Source("network", network="lab", portgroup="eng"),
+        filter=FilterRef("clean-traffic", (("IP", "10.0.0.5"), ("CTRL_IP_LEARNING", "none"))),
+    ),
     Vnic(
         "nic2",
         "52:54:00:00:00:02",
@@ -137,6 +142,15 @@ vnics = st.builds(
             trunk=st.just(True),
         ),
     ),
+    filter=st.one_of(
+        st.none(),
+        st.builds(
+            FilterRef,
+            name=st.sampled_from(["clean-traffic", "no-mac-spoofing"]),
+            parameters=st.sampled_from([(), (("IP", "10.0.0.5"),)]),
+        ),
+    ),
+    profile=st.sampled_from([None, "gold"]),
 )
 
 
@@ -144,9 +158,10 @@ vnics = st.builds(
 def test_a_vnic_reads_back_from_its_interface_and_metadata(vnic, base):
     card = interface_for(vnic, parse_interface(base) if base else None)
     stored = parse_interface(card.format())  # as libvirt gets it: text
-    record = read_records(_domain_with(VnicRecord(vnic.name, vnic.plugged, vnic.linked, stored)))
-    back = record[vnic.name].interface
-    assert vnic_from(back, record[vnic.name].linked, plugged=vnic.plugged) == vnic
+    kept = VnicRecord(vnic.name, vnic.plugged, vnic.linked, stored, profile=vnic.profile)
+    record = read_records(_domain_with(kept))[vnic.name]
+    back = record.interface
+    assert vnic_from(back, record.linked, vnic.plugged, record.profile) == vnic
     assert back.format() == card.format()
 
 

@@ -29,7 +29,13 @@ from plugboard.errors import InvalidInput
 from plugboard.hosts.model import DomainType
 from plugboard.store.models import Template
 from plugboard.vnic import ActionKind, MacvtapMode, Source, VlanTags, Vnic, VnicModel
-from plugboard.vnic.model import DEFAULT_MACVTAP_MODE, DEPRECATED_SOURCE_TYPES, LIMITS, Limits
+from plugboard.vnic.model import (
+    DEFAULT_MACVTAP_MODE,
+    DEPRECATED_SOURCE_TYPES,
+    LIMITS,
+    FilterRef,
+    Limits,
+)
 
 
 def _not_a_bool(value: object) -> object:
@@ -93,7 +99,7 @@ class BridgeSource(Body):
     bridge: IfName
 
 
-VlanTag = Annotated[int, Field(ge=0, le=4095)]
+VlanTag = Annotated[int, Field(ge=0, le=4095), BeforeValidator(_not_a_bool)]
 
 
 class OvsSource(Body):
@@ -122,7 +128,7 @@ VnicSource = Annotated[
     NetworkSource | BridgeSource | OvsSource | MacvtapSource,
     Field(discriminator="type", description="Where the cable goes; null: no network."),
 ]
-Rate = Annotated[int, Field(ge=1, le=2**32 - 1)]
+Rate = Annotated[int, Field(ge=1, le=2**32 - 1), BeforeValidator(_not_a_bool)]
 
 
 class InboundLimits(Body):
@@ -148,27 +154,56 @@ class VnicVlan(Body):
     trunk: bool = False
 
 
+FilterParam = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_]{1,64}$")]
+FilterValue = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=LINE_REGEX)]
+
+
+class VnicFilter(Body):
+    """A libvirt network filter (nwfilter) on the card, e.g. clean-traffic with IP."""
+
+    name: Name = Field(description="The nwfilter's name (`virsh nwfilter-list`)")
+    parameters: dict[FilterParam, FilterValue] = Field(
+        default_factory=dict,
+        max_length=32,
+        description='e.g. {"IP": "10.0.0.5"}; names of letters, digits and "_"',
+        json_schema_extra={"additionalProperties": False},
+    )
+
+
 # --- vNICs -----------------------------------------------------------------------------------
-# The VLANs are given once: in an Open vSwitch source (vlan or trunk) or as `vlan`, not both.
-_VLANS_ONCE = with_rules(
-    {
-        "not": {
-            "required": ["vlan", "source"],
-            "properties": {
-                "vlan": {"not": {"type": "null"}},
-                "source": {
-                    "required": ["type"],
-                    "properties": {"type": {"const": "ovs"}},
-                    "anyOf": [_all_given("vlan"), _all_given("trunk")],
-                },
-            },
-        }
+# A profile sets the source, QoS, VLANs and filter: they are not given beside it.
+_PROFILE_ALONE = {
+    "not": {
+        "allOf": [
+            _all_given("profile"),
+            {"anyOf": [{"required": [k]} for k in ("source", "bandwidth", "vlan", "filter")]},
+        ]
     }
+}
+# The VLANs are given once: in an Open vSwitch source (vlan or trunk) or as `vlan`, not both.
+_VLANS_ONCE = {
+    "not": {
+        "required": ["vlan", "source"],
+        "properties": {
+            "vlan": {"not": {"type": "null"}},
+            "source": {
+                "required": ["type"],
+                "properties": {"type": {"const": "ovs"}},
+                "anyOf": [_all_given("vlan"), _all_given("trunk")],
+            },
+        },
+    }
+}
+_VNIC_RULES = with_rules({"allOf": [_VLANS_ONCE, _PROFILE_ALONE]})
+PROFILE_FIELD = Field(
+    None,
+    description="Wire the vNIC through this vNIC profile (its source, QoS, VLANs and filter; "
+    "not given beside them). In a change, null keeps the wiring and forgets the profile.",
 )
 
 
 class VnicFields(Body):
-    model_config = ConfigDict(json_schema_extra=_VLANS_ONCE)
+    model_config = ConfigDict(json_schema_extra=_VNIC_RULES)
     mac: Mac | None = Field(None, description="Left out: the next free MAC of the pool.")
     model: VnicModel = "virtio"
     source: VnicSource | None = None
@@ -176,6 +211,8 @@ class VnicFields(Body):
     linked: bool = True
     bandwidth: VnicBandwidth | None = None
     vlan: VnicVlan | None = None
+    filter: VnicFilter | None = None
+    profile: Name | None = PROFILE_FIELD
 
 
 class VnicCreate(VnicFields):
@@ -185,7 +222,7 @@ class VnicCreate(VnicFields):
 class VnicUpdate(Body):
     """Only the fields sent change; `source: null` means no network."""
 
-    model_config = ConfigDict(json_schema_extra=_VLANS_ONCE)
+    model_config = ConfigDict(json_schema_extra=_VNIC_RULES)
 
     # Left out: kept. Not null: a card always has them (refused with 422 in vnic_fields_from).
     mac: Mac | SkipJsonSchema[None] = Field(None, json_schema_extra=omit_default)
@@ -195,6 +232,8 @@ class VnicUpdate(Body):
     linked: bool | SkipJsonSchema[None] = Field(None, json_schema_extra=omit_default)
     bandwidth: VnicBandwidth | None = None
     vlan: VnicVlan | None = None
+    filter: VnicFilter | None = None
+    profile: Name | None = PROFILE_FIELD
 
 
 class VnicOut(BaseModel):
@@ -210,6 +249,8 @@ class VnicOut(BaseModel):
     )
     bandwidth: dict | None
     vlan: dict | None
+    filter: dict | None = Field(None, description="{name, parameters}: a libvirt nwfilter")
+    profile: str | None = Field(None, description="The vNIC profile it is wired through")
     target_dev: str | None = Field(description="The host's tap/macvtap while the VM runs")
     pci_address: str | None = Field(description="domain:bus:slot.function, as the guest sees it")
     ips: list[str] = Field(description="From the network's DHCP leases")
@@ -306,10 +347,6 @@ def source_config(source: Source | None, vlan: VlanTags | None = None) -> dict[s
 
 def vnic_config(vnic: Vnic) -> dict[str, Any]:
     """What a client can set on a vNIC, as JSON."""
-    bandwidth: dict[str, dict[str, int]] = {}
-    for key, value in vnic.bandwidth:
-        direction, name = key.split(".", 1)
-        bandwidth.setdefault(direction, {})[name] = value
     return {
         "name": vnic.name,
         "mac": vnic.mac,
@@ -317,13 +354,38 @@ def vnic_config(vnic: Vnic) -> dict[str, Any]:
         "source": source_config(vnic.source, vnic.vlan),
         "plugged": vnic.plugged,
         "linked": vnic.linked,
-        "bandwidth": bandwidth or None,
-        "vlan": {"tags": list(vnic.vlan.tags), "trunk": vnic.vlan.trunk} if vnic.vlan else None,
+        "bandwidth": bandwidth_config(vnic.bandwidth),
+        "vlan": vlan_config(vnic.vlan),
+        "filter": filter_config(vnic.filter),
+        "profile": vnic.profile,
     }
+
+
+def bandwidth_config(limits: Limits) -> dict[str, dict[str, int]] | None:
+    bandwidth: dict[str, dict[str, int]] = {}
+    for key, value in limits:
+        direction, name = key.split(".", 1)
+        bandwidth.setdefault(direction, {})[name] = value
+    return bandwidth or None
+
+
+def vlan_config(vlan: VlanTags | None) -> dict[str, Any] | None:
+    return {"tags": list(vlan.tags), "trunk": vlan.trunk} if vlan is not None else None
+
+
+def filter_config(ref: FilterRef | None) -> dict[str, Any] | None:
+    return None if ref is None else {"name": ref.name, "parameters": dict(ref.parameters)}
 
 
 def vnic_fields_from(body: VnicFields | VnicUpdate, only_set: bool) -> dict[str, Any]:
     """The request's vNIC fields as the engine's values (`only_set`: those the client sent)."""
+    beside = [k for k in ("source", "bandwidth", "vlan", "filter") if k in body.model_fields_set]
+    if body.profile is not None and beside:
+        raise InvalidInput(
+            f"profile '{body.profile}' sets {', '.join(beside)}: give the profile or them, "
+            "not both",
+            field="profile",
+        )
     fields: dict[str, Any] = {}
     for key in body.model_fields_set if only_set else type(body).model_fields:
         value = getattr(body, key)
@@ -333,7 +395,7 @@ def vnic_fields_from(body: VnicFields | VnicUpdate, only_set: bool) -> dict[str,
         fields[key] = convert(value) if convert is not None else value
     source = getattr(body, "source", None)
     if isinstance(source, OvsSource):
-        fields["vlan"] = _ovs_vlan(source, body)
+        fields["vlan"] = ovs_vlan(source, body)
     return {k: v for k, v in fields.items() if not (k in ("mac", "name") and v is None)}
 
 
@@ -355,7 +417,7 @@ def _source(value: BaseModel | None) -> Source | None:
     return Source(**fields)
 
 
-def _ovs_vlan(source: OvsSource, body: BaseModel) -> VlanTags | None:
+def ovs_vlan(source: OvsSource, body: BaseModel) -> VlanTags | None:
     """An OVS source's VLANs as the vNIC's VLAN (a source sent whole: none means untagged)."""
     if source.vlan is not None and source.trunk is not None:
         raise InvalidInput(
@@ -394,10 +456,17 @@ def _vlan(value: VnicVlan | None) -> VlanTags | None:
     return None if value is None else VlanTags(tuple(value.tags), value.trunk)
 
 
+def _filter(value: VnicFilter | None) -> FilterRef | None:
+    if value is None:
+        return None
+    return FilterRef(value.name, tuple(sorted(value.parameters.items())))
+
+
 CONVERT: dict[str, Callable[[Any], Any]] = {
     "source": _source,
     "bandwidth": _bandwidth,
     "vlan": _vlan,
+    "filter": _filter,
 }
 
 

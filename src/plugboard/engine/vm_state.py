@@ -84,7 +84,7 @@ def read_vm(
     for name, record in records.items():
         if not record.plugged and record.interface is not None and name not in vnics:
             vnics[name] = VnicState(
-                vnic=vnic_from(record.interface, record.linked, plugged=False),
+                vnic=vnic_from(record.interface, record.linked, False, record.profile),
                 iface=record.interface,
                 pci_address=pci_address(record.interface),
             )
@@ -111,7 +111,8 @@ def _lost(dom: LibvirtDomain, vnics: dict[str, VnicState]) -> None:
 
 def _plugged(iface: Interface, records: dict[str, VnicRecord], running: bool) -> VnicState:
     record = records.get(vnic_name(iface))
-    vnic = vnic_from(iface, record.linked if record is not None else None, plugged=True)
+    linked, profile = (record.linked, record.profile) if record is not None else (None, None)
+    vnic = vnic_from(iface, linked, plugged=True, profile=profile)
     target_dev = iface.target.dev if iface.target is not None and running else None
     if target_dev and vnic.source is not None and vnic.source.type == "network":
         attachment = _running_attachment(iface, target_dev)

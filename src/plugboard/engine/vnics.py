@@ -16,7 +16,7 @@ from collections.abc import Callable, Container
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from plugboard.engine import announce, guests, journal, macpool, policy
+from plugboard.engine import announce, guests, journal, macpool, policy, profiles
 from plugboard.engine.etags import check_etag
 from plugboard.engine.executor import execute, steps_for
 from plugboard.engine.locks import MAC_LOCK, holding
@@ -36,6 +36,7 @@ from plugboard.errors import (
     CannotRemoveActiveDevice,
     HostUnreachable,
     MacAddressInUse,
+    NetworkNamedNotFound,
     NoFreePciSlot,
     OperationPending,
     PlugboardError,
@@ -223,7 +224,7 @@ class VnicChangeRequest:
             current.vnic = resolve_current(s.lv, current, known)
             asked = self.edit.applied_to(current.vnic)
             check_wiring(self.by, s.host, current.vnic, asked)
-            desired = resolve(s.lv, asked, known, current.vnic)
+            desired = _resolved(s.lv, asked, known, current.vnic)
             if current.vnic.same_as(desired):
                 desired = current.vnic
             note = s.notes.notes.get(self.name)
@@ -264,6 +265,25 @@ class VnicChangeRequest:
             )
 
         return run
+
+
+def _resolved(
+    lv: Libvirt,
+    asked: Vnic,
+    known: dict[str, Attachment] | None = None,
+    current: Vnic | None = None,
+) -> Vnic:
+    """`resolve`; a network missing on this host named by the vNIC's profile says so."""
+    try:
+        return resolve(lv, asked, known, current)
+    except NetworkNamedNotFound as err:
+        if asked.profile is None:
+            raise
+        raise err.reworded(
+            f"vNIC profile '{asked.profile}' wires to network '{asked.source.network}', "  # type: ignore[union-attr]
+            f"which host {lv.host} does not have; nothing was changed. Define the network "
+            "there, or wire the vNIC to another profile or network"
+        ) from None
 
 
 def _as_after(current: VnicState, desired: Vnic, steps: Plan) -> VnicState:
@@ -317,8 +337,9 @@ def change_vnic(
     host: HostConnection, registry: HostRegistry, store: Store, req: VnicChangeRequest
 ) -> VnicChange:
     """Change one vNIC (desired -> plan -> apply -> verify); a new MAC is checked against
-    every registered host first."""
+    every registered host first; a profile named is expanded into what it sets."""
     policy.require(req.by, Action.OPERATE, vm_object(host.name, req.vm))
+    req = replace(req, edit=VnicEdit(profiles.expand(store, req.edit.fields)))
     if "mac" not in req.edit.fields:
         work = req.work(None, set())
         return host.call(_locked(host, store, req.vm, work, req.hotunplug_timeout), req.timeout)
@@ -341,8 +362,9 @@ async def change_vnic_async(
     """`change_vnic` for the event loop: a change without a new MAC goes straight to the
     host's threads (one thread hop less: a re-wire's latency is what users feel)."""
     policy.require(req.by, Action.OPERATE, vm_object(host.name, req.vm))
-    if "mac" in req.edit.fields:
+    if "mac" in req.edit.fields or req.edit.fields.get("profile") is not None:
         return await asyncio.to_thread(change_vnic, host, registry, store, req)
+    req = replace(req, edit=VnicEdit(profiles.expand(store, req.edit.fields)))
     work = req.work(None, set())
     return await host.acall(_locked(host, store, req.vm, work, req.hotunplug_timeout), req.timeout)
 
@@ -372,6 +394,7 @@ def add_vnic(
     """Add a vNIC (hot-plugged when the VM runs and it is plugged); its MAC is the one
     asked, if free, or the pool's lowest free one."""
     policy.require(by, Action.OPERATE, vm_object(host.name, vm))
+    fields = profiles.expand(store, fields)
     if fields.get("mac") is not None:
         fields = fields | {"mac": macpool.check_mac(fields["mac"])}
     pool = _pool(store)
@@ -399,7 +422,7 @@ def _adding(
                 macpool.check_free(mac, pool, taken)
             asked = Vnic(**(fields | {"name": name, "mac": mac}))
             check_wiring(by, s.host, None, asked)
-            desired = resolve(s.lv, asked)
+            desired = _resolved(s.lv, asked)
             steps = s.plan(None, desired)
             s.check_feasible(desired.with_(plugged=False), desired, steps)
             try:

@@ -1,15 +1,15 @@
 """A domain's `<interface>` (libvirt's domain format), declared like the network format.
 
-plugboard writes the children it manages (the card's MAC, source, model, link, VLANs, QoS,
-Open vSwitch port and alias) and keeps every other child as it is (driver, rom, boot order,
-mtu, ...), byte for byte, so re-wiring a card never loses what someone else set on it. The
-`<vlan>`, `<bandwidth>` and `<virtualport>` are the network format's own elements.
+plugboard writes the children it manages (the card's MAC, source, model, network filter, link,
+VLANs, QoS, Open vSwitch port and alias) and keeps every other child as it is (driver, rom,
+boot order, mtu, ...), byte for byte, so re-wiring a card never loses what someone else set on
+it. The `<vlan>`, `<bandwidth>` and `<virtualport>` are the network format's own elements.
 """
 
 from __future__ import annotations
 
 from plugboard.netxml.model import Bandwidth, VirtualPort, Vlan
-from plugboard.netxml.xmlmodel import Attr, Blob, Child, Node, Others
+from plugboard.netxml.xmlmodel import Attr, Blob, Child, Children, Node, Others
 
 
 class InterfaceMac(Node):
@@ -51,6 +51,20 @@ class InterfaceAlias(Node):
     name = Attr()
 
 
+class FilterParameter(Node):
+    TAG = "parameter"
+    name = Attr()
+    value = Attr()
+
+
+class InterfaceFilterRef(Node):
+    """A network filter (libvirt's nwfilter) on the card, and its parameters."""
+
+    TAG = "filterref"
+    filter = Attr()
+    parameters = Children(FilterParameter)
+
+
 class Interface(Node):
     TAG = "interface"
     type = Attr()
@@ -61,6 +75,7 @@ class Interface(Node):
     virtualport = Child(VirtualPort)
     target = Child(InterfaceTarget)
     model = Child(InterfaceModel)
+    filterref = Child(InterfaceFilterRef)
     link = Child(InterfaceLink)
     vlan = Child(Vlan)
     bandwidth = Child(Bandwidth)

@@ -154,6 +154,21 @@ class Template(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class Profile(Base):
+    """A vNIC profile (oVirt's): a source (a libvirt network, on whichever host the VM is, or
+    another kind), QoS, VLANs, port mirroring and a network filter that vNICs are wired
+    through by name. `spec` is the profile's JSON as the API takes it (plugboard.engine.
+    profiles reads it)."""
+
+    __tablename__ = "profiles"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[str] = mapped_column(String(256), default="")
+    spec: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Operation(Base):
     """The journal: one change of one vNIC, written before its first step and marked as each
     step completes, so a change interrupted by a crash is finished or rolled back later."""

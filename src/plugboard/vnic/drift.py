@@ -31,4 +31,6 @@ def describe(baseline: Vnic, now: Vnic) -> str | None:
         found.append("QoS changed")
     if before.vlan != after.vlan:
         found.append("VLANs changed")
+    if before.filter != after.filter:
+        found.append("network filter changed")
     return f"{', '.join(found)} outside plugboard" if found else None

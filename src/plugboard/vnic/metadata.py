@@ -5,6 +5,7 @@ What libvirt cannot hold is kept there, under plugboard's namespace:
     <plugboard:vnics xmlns:plugboard="https://plugboard.dev/xmlns/vnics/1">
       <vnic name="nic2" plugged="no" linked="yes"><interface type="network">...</interface></vnic>
       <vnic name="nic3" linked="yes"/>   <!-- no network: the wish for the cable -->
+      <vnic name="nic4" linked="yes" profile="gold"/>   <!-- wired through a vNIC profile -->
     </plugboard:vnics>
 
 While a change of several steps runs on a running VM, the record also names it, with the card
@@ -41,6 +42,7 @@ class VnicRecord:
     plugged: bool
     linked: bool
     interface: Interface | None = None  # the whole card, for an unplugged vNIC
+    profile: str | None = None  # the vNIC profile it is wired through
 
 
 @dataclass
@@ -56,9 +58,9 @@ def record_for(vnic: Vnic, iface: Interface | None) -> VnicRecord | None:
     """What plugboard must remember of `vnic` beyond its `<interface>` (None: nothing);
     `iface` is the card an unplugged vNIC keeps."""
     if not vnic.plugged:
-        return VnicRecord(vnic.name, plugged=False, linked=vnic.linked, interface=iface)
-    if vnic.source is None:
-        return VnicRecord(vnic.name, plugged=True, linked=vnic.linked)
+        return VnicRecord(vnic.name, False, vnic.linked, interface=iface, profile=vnic.profile)
+    if vnic.source is None or vnic.profile is not None:
+        return VnicRecord(vnic.name, plugged=True, linked=vnic.linked, profile=vnic.profile)
     return None
 
 
@@ -76,6 +78,7 @@ def read_records(domain: etree._Element) -> dict[str, VnicRecord]:
             plugged=entry.get("plugged", "yes") != "no",
             linked=entry.get("linked", "yes") != "no",
             interface=interface_of(_without_namespace(card)) if card is not None else None,
+            profile=entry.get("profile"),
         )
     return found
 
@@ -148,6 +151,8 @@ def _element(
         if not record.plugged:
             entry.set("plugged", "no")
         entry.set("linked", "yes" if record.linked else "no")
+        if record.profile is not None:
+            entry.set("profile", record.profile)
         if record.interface is not None:
             entry.append(_card(record.interface, tag))
     if pending is not None:

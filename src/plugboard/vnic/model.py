@@ -77,6 +77,15 @@ class VlanTags:
 
 
 @dataclass(frozen=True)
+class FilterRef:
+    """A libvirt network filter (nwfilter) on the card, with its parameters:
+    `clean-traffic` with (("IP", "10.0.0.5"),) keeps the guest to its MAC and address."""
+
+    name: str
+    parameters: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class Vnic:
     name: str
     mac: str
@@ -86,6 +95,10 @@ class Vnic:
     linked: bool = True
     bandwidth: Limits = field(default=())
     vlan: VlanTags | None = None
+    filter: FilterRef | None = None
+    # The vNIC profile it is wired through (plugboard.engine.profiles): its source, QoS, VLAN
+    # and filter are the profile's. Kept in plugboard's record in the domain's metadata.
+    profile: str | None = None
 
     @property
     def active(self) -> bool:
@@ -124,6 +137,7 @@ def vnic_to_json(vnic: Vnic) -> dict[str, Any]:
 def vnic_from_json(data: dict[str, Any]) -> Vnic:
     source = data.get("source")
     vlan = data.get("vlan")
+    nwfilter = data.get("filter")
     return Vnic(
         name=data["name"],
         mac=data["mac"],
@@ -133,6 +147,12 @@ def vnic_from_json(data: dict[str, Any]) -> Vnic:
         linked=data["linked"],
         bandwidth=tuple((key, value) for key, value in data["bandwidth"]),
         vlan=VlanTags(tuple(vlan["tags"]), vlan["trunk"]) if vlan is not None else None,
+        filter=(
+            FilterRef(nwfilter["name"], tuple((k, v) for k, v in nwfilter["parameters"]))
+            if nwfilter is not None
+            else None
+        ),
+        profile=data.get("profile"),
     )
 
 

@@ -10,7 +10,8 @@ Rules (DESIGN.md, "The vNIC model", after oVirt's network-linking feature):
 - plugged -> plugged: a new MAC or model, a move between kinds of attachment libvirt cannot
   make live (tap <-> macvtap, Linux bridge <-> Open vSwitch), or a macvtap to another device
   or mode, is unplug then plug into the same PCI slot; any other change (network, bridge,
-  port group, VLAN, link state, QoS) is one live update, the card stays;
+  port group, VLAN, link state, QoS, network filter) is one live update, the card
+  stays; a new profile name alone changes plugboard's record;
 - unplugged -> unplugged: only plugboard's record changes;
 - a plugged vNIC of a running VM cannot be removed.
 """
@@ -176,9 +177,12 @@ def _plugged_to_plugged(current: Vnic, desired: Vnic) -> Plan:
             ("link", current.linked, desired.linked),
             ("QoS", current.bandwidth, desired.bandwidth),
             ("VLAN", current.vlan, desired.vlan),
+            ("network filter", current.filter, desired.filter),
         )
         if a != b
     ]
+    if not changed:  # the profile's name alone: the card is as it was
+        return _one("config-only", "only the vNIC's profile changes: plugboard's record")
     return _one("live-update", f"{', '.join(changed)} change live; the card stays in its slot")
 
 

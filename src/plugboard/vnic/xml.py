@@ -13,8 +13,10 @@ import copy
 from lxml import etree
 
 from plugboard.netxml.interface import (
+    FilterParameter,
     Interface,
     InterfaceAlias,
+    InterfaceFilterRef,
     InterfaceLink,
     InterfaceMac,
     InterfaceModel,
@@ -25,6 +27,7 @@ from plugboard.netxml.safe import parse_xml
 from plugboard.vnic.model import (
     DEFAULT_MACVTAP_MODE,
     LIMITS,
+    FilterRef,
     Limits,
     Source,
     VlanTags,
@@ -63,9 +66,12 @@ def interface_of(element: etree._Element) -> Interface:
     return node
 
 
-def vnic_from(iface: Interface, linked_wish: bool | None, plugged: bool) -> Vnic:
+def vnic_from(
+    iface: Interface, linked_wish: bool | None, plugged: bool, profile: str | None = None
+) -> Vnic:
     """The vNIC an `<interface>` is. `linked_wish`: plugboard's record of whether the cable is
-    in, for a card that is unplugged or has no network (its link is down either way)."""
+    in, for a card that is unplugged or has no network (its link is down either way);
+    `profile`: the vNIC profile its record names."""
     source = _source_from(iface)
     linked = iface.link is None or iface.link.state != "down"
     if (source is None or not plugged) and linked_wish is not None:
@@ -80,6 +86,8 @@ def vnic_from(iface: Interface, linked_wish: bool | None, plugged: bool) -> Vnic
         linked=linked,
         bandwidth=_limits_from(iface.bandwidth),
         vlan=_tags_from(iface.vlan),
+        filter=_filter_from(iface.filterref),
+        profile=profile,
     )
 
 
@@ -123,6 +131,20 @@ def _tags_from(vlan: Vlan | None) -> VlanTags | None:
     return VlanTags(tags, trunk=vlan.trunk == "yes")
 
 
+def _filter_from(ref: InterfaceFilterRef | None) -> FilterRef | None:
+    if ref is None or not ref.filter:
+        return None
+    params = tuple((p.name or "", p.value or "") for p in ref.parameters)
+    return FilterRef(ref.filter, params)
+
+
+def _filter_for(ref: FilterRef | None) -> InterfaceFilterRef | None:
+    if ref is None:
+        return None
+    params = [FilterParameter(name=k, value=v) for k, v in ref.parameters]
+    return InterfaceFilterRef(filter=ref.name, parameters=params)
+
+
 def interface_for(vnic: Vnic, base: Interface | None = None) -> Interface:
     """The `<interface>` that makes `vnic`, keeping what plugboard does not manage from `base`
     (the card as it is now: its PCI address, driver, boot order ...)."""
@@ -146,6 +168,7 @@ def interface_for(vnic: Vnic, base: Interface | None = None) -> Interface:
     iface.link = InterfaceLink(state="down") if source is None or not vnic.linked else None
     iface.vlan = _vlan_for(vnic.vlan)
     iface.bandwidth = _bandwidth_for(vnic.bandwidth)
+    iface.filterref = _filter_for(vnic.filter)
     adopted = vnic.name.startswith(ADOPTED)
     iface.alias = iface.alias if adopted else InterfaceAlias(name=USER_ALIAS + vnic.name)
     return iface
