@@ -244,6 +244,7 @@ def run(directory: Path, netns: str | None) -> int:
     request = Request.read(directory / "request.json")
     if netns:
         setns(netns, flags=0)  # the whole process: nothing else runs in it
+    signal.signal(signal.SIGTERM, _on_term)  # a stop while applying rolls back first
     change.write(id=request.id, state="applying", agent_pid=os.getpid(), started_at=time.time(),
                  steps=[asdict(s) for s in request.steps], probes=request.probes,
                  rollback_timeout=request.rollback_timeout)  # fmt: skip
