@@ -190,7 +190,8 @@ def _run_agent(path: Path, netns: str) -> None:
     except subprocess.TimeoutExpired:
         raise HostError(f"the host did not apply the change within {AGENT_TIMEOUT:g} s "
                         f"(its log: {path / 'agent.log'})") from None  # fmt: skip
-    if _status(path).get("state") not in ("waiting", "failed"):
+    # the detached agent may have ended it already (probes that answer at once)
+    if _status(path).get("state") not in ("waiting", *TERMINAL):
         raise HostError(f"the host's agent ended without an outcome (exit {done.returncode}): "
                         f"{done.stderr.strip()[-800:]}")  # fmt: skip
 
