@@ -324,3 +324,34 @@ def _serve(directory: Path) -> _Served:
             time.sleep(0.1)
     proc.kill()
     raise RuntimeError(f"the service did not start: {(directory / 'service.log').read_text()}")
+
+
+def test_hostnet_apply_and_confirm_from_the_cli(served, testhost: TestHost, tmp_path: Path):
+    veth(testhost, "pbhl0", "pbhl1")
+    wanted = tmp_path / "br.yaml"
+    wanted.write_text(
+        "interfaces:\n"
+        "  - name: pbhlbr\n"
+        "    type: bridge\n"
+        "    bridge: {ports: [pbhl0]}\n"
+        "    ipv4: {addresses: [10.93.6.1/24]}\n"
+    )
+    try:
+        planned = served.cli("hostnet-apply", str(wanted), "--host", "th", "--dry-run")
+        assert planned.returncode == 0, planned.stderr
+        assert "enslave" in planned.stdout and "pbhlbr" not in testhost.run("ip", "link")
+        # -o json: the change, at once; hostnet-confirm keeps it
+        applied = served.cli("hostnet-apply", str(wanted), "--host", "th", "-o", "json")
+        assert applied.returncode == 0, applied.stderr
+        assert json.loads(applied.stdout)["state"] == "waiting"
+        kept = served.cli("hostnet-confirm", "--host", "th")
+        assert kept.returncode == 0 and "kept" in kept.stdout, kept.stderr
+        # without a terminal, hostnet-apply follows the change to its end: here the rollback
+        moved = tmp_path / "mtu.yaml"
+        moved.write_text("interfaces: [{name: pbhlbr, type: bridge, mtu: 1400}]\n")
+        waited = served.cli("hostnet-apply", str(moved), "--host", "th", "--rollback-timeout", "2")
+        assert waited.returncode == 1
+        assert "rolled-back: no confirmation within 2 s" in waited.stderr
+        assert "mtu 1500" in testhost.run("ip", "link", "show", "pbhlbr")
+    finally:
+        drop(testhost, "pbhlbr", "pbhl0")
