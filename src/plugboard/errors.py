@@ -194,6 +194,11 @@ class ProfileNotFound(NotFound):
     title = "vNIC profile not found."
 
 
+class ChangeNotFound(NotFound):
+    code = "CHANGE_NOT_FOUND"
+    title = "Host network change not found."
+
+
 class OperationNotFound(NotFound):
     """No bulk operation of that id that the caller may read: operations live in the
     service's memory and are forgotten when it restarts."""
@@ -208,6 +213,40 @@ class Conflict(PlugboardError):
     code = "CONFLICT"
     status = 409
     title = "Conflict."
+
+
+class HostNotLocal(Conflict):
+    """A host network change for a host whose libvirtd runs on another machine: applying
+    one over SSH (the agent shipped as Ansible ships its modules) is not built yet. Nothing
+    was changed; plan it with ?dry_run=true, apply it on the host itself."""
+
+    code = "HOST_NOT_LOCAL"
+    title = "Host network changes are applied to local hosts only (for now)."
+
+
+class ChangePending(Conflict):
+    """Another host network change waits for its confirmation on this host: confirm it or
+    let it roll back first (two checkpoints taken over each other would undo each other)."""
+
+    code = "CHANGE_PENDING"
+    title = "A host network change is waiting."
+
+
+class NoChangeWaiting(Conflict):
+    """A confirmation with no change waiting for one: none was applied, or it has been
+    confirmed or rolled back already (`state` says which)."""
+
+    code = "NO_CHANGE_WAITING"
+    title = "No host network change is waiting for confirmation."
+
+
+class ChangeFailed(Conflict):
+    """A host network change the host refused or did not take as asked: it was rolled back at
+    once, so nothing changed. `desired`, `current` (as read back) and `diff` say where it
+    differed; `rollback_errors` anything the rollback could not undo (look at the host)."""
+
+    code = "CHANGE_FAILED"
+    title = "The host network change failed and was rolled back."
 
 
 class HostExists(Conflict):

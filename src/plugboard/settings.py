@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     hotunplug_timeout: float = Field(
         30.0, gt=0, le=600, description="Seconds a guest has to release a hot-unplugged card."
     )
+    hostnet_run_dir: Path = Field(
+        Path("/run/plugboard/hostnet"),
+        description="Where host network changes of local hosts keep their state (a tmpfs: a "
+        "change waiting for confirmation does not outlive a reboot, nor does its rollback).",
+    )
     session_idle_timeout: float = Field(
         30 * 60.0,
         gt=0,

@@ -62,6 +62,8 @@ def settings(directory: Path, port: int) -> dict[str, str]:
         "PLUGBOARD_LOCAL_URI": "test:///default",
         "PLUGBOARD_LISTEN_PORT": str(port),
         "PLUGBOARD_HOST_CALL_TIMEOUT": "10",
+        # a generated change reaches no host (none is local here), but an empty one is kept
+        "PLUGBOARD_HOSTNET_RUN_DIR": str(directory / "hostnet"),
     }
 
 

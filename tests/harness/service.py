@@ -106,6 +106,8 @@ class ServiceFactory:
             "config_dir": self.directory / f"config{suffix}",
             "local_uri": "test:///default",
             "host_call_timeout": 10.0,
+            # the host network changes' state of this service's own (not the machine's /run)
+            "hostnet_run_dir": self.directory / f"hostnet{suffix}",
         }
         return Settings(**(values | overrides))
 

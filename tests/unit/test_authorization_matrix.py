@@ -114,6 +114,12 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/hosts/{host}/interfaces"): net_manage(200, reader=403),
     ("GET", "/hosts/{host}/network-state"): net_manage(200, reader=403),
     ("POST", "/hosts/{host}/network-state/plan"): net_manage(200, body={"interfaces": []}),
+    # an empty change: nothing to do, so nothing reaches the (test driver's) host
+    ("POST", "/hosts/{host}/network-state"): net_manage(202, body={"interfaces": []}),
+    ("POST", "/hosts/{host}/network-state/confirm"): net_manage(409),  # none waits
+    ("GET", "/hosts/{host}/network-state/changes/{change_id}"): net_manage(
+        404, reader=403, path={"change_id": "00000000-0000-0000-0000-000000000000"}
+    ),
     # VMs: a vm-viewer sees one, a vm-operator runs it and changes its vNICs, a host-admin
     # creates and deletes them
     ("GET", "/hosts/{host}/vms"): Rule(("vm-viewer", f"{H}/vms/{VM}"), 200, 200, 404, 200),

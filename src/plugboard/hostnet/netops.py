@@ -1,0 +1,299 @@
+"""The netlink side of applying a host network change (issue 18): read a snapshot of the
+namespace, carry out a plan's steps and a rollback's operations (pyroute2, in the calling
+process's network namespace: the agent has entered the host's before it gets here).
+
+Open vSwitch and DHCP steps are not carried out yet: `unsupported` names them, so the agent
+refuses such a plan before it changes anything.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Callable
+from typing import Any
+
+from pyroute2 import IPRoute
+
+from plugboard.hostnet.checkpoint import Link, Op, RouteEntry, Snapshot
+from plugboard.hostnet.desired import Interface, NetworkState
+from plugboard.hostnet.netlink import BOND_MODES
+from plugboard.hostnet.plan import Step
+
+IFF_UP = 0x1
+MAIN_TABLE = 254
+# netlink's route types and protocols that are not configuration: local/broadcast addresses,
+# IPv6 multicast, and the routes of the kernel's own link-local addresses.
+RTN_UNICAST = 1
+
+
+class StepFailed(RuntimeError):
+    """A step or a rollback operation the kernel refused; says which and why."""
+
+
+# --- reading ------------------------------------------------------------------------------
+def snapshot(ipr: IPRoute) -> Snapshot:
+    """Every link with its settings and addresses, and the main table's unicast routes."""
+    msgs = list(ipr.get_links())
+    names = {m["index"]: m.get("ifname") for m in msgs}
+    addresses: dict[int, list[str]] = {}
+    for msg in ipr.get_addr():
+        cidr = f"{msg.get('address')}/{msg['prefixlen']}"
+        if not ipaddress.ip_interface(cidr).is_link_local:  # the kernel's own (fe80::/64)
+            addresses.setdefault(msg["index"], []).append(cidr)
+    links = {}
+    for msg in msgs:
+        link = _link(msg, names, tuple(sorted(addresses.get(msg["index"], []))))
+        links[link.name] = link
+    return Snapshot(links, tuple(sorted(_routes(ipr, names))))
+
+
+def _link(msg: Any, names: dict[int, str], addresses: tuple[str, ...]) -> Link:
+    info = msg.get("linkinfo")
+    kind = (info.get("kind") if info is not None else None) or ""
+    data = info.get("data") if info is not None else None
+    return Link(
+        name=msg.get("ifname"),
+        kind=kind,
+        up=bool(msg["flags"] & IFF_UP),
+        mtu=msg.get("mtu"),
+        master=names.get(msg.get("master")),
+        mac=msg.get("address"),
+        settings=_settings(kind, data, names, msg),
+        addresses=addresses,
+    )
+
+
+def _settings(kind: str, data: Any, names: dict[int, str], msg: Any) -> dict[str, Any]:
+    if data is None:
+        return {}
+    if kind == "bridge":
+        return {"stp_state": data.get("IFLA_BR_STP_STATE"),
+                "forward_delay": data.get("IFLA_BR_FORWARD_DELAY")}  # fmt: skip
+    if kind == "bond":
+        return {"mode": data.get("IFLA_BOND_MODE"), "miimon": data.get("IFLA_BOND_MIIMON")}
+    if kind == "vlan":
+        return {"id": data.get("IFLA_VLAN_ID"), "base": names.get(msg.get("link"))}
+    return {}
+
+
+def _routes(ipr: IPRoute, names: dict[int, str]) -> list[RouteEntry]:
+    found = []
+    for family in (socket.AF_INET, socket.AF_INET6):
+        for msg in ipr.get_routes(family=family, table=MAIN_TABLE):
+            if msg["type"] != RTN_UNICAST or _link_local(msg):
+                continue
+            zero = "0.0.0.0" if family == socket.AF_INET else "::"
+            found.append(RouteEntry(
+                destination=f"{msg.get('dst') or zero}/{msg['dst_len']}",
+                gateway=msg.get("gateway"), dev=names.get(msg.get("oif")),
+                metric=msg.get("priority"), proto=msg["proto"], scope=msg["scope"],
+            ))  # fmt: skip
+    return found
+
+
+def _link_local(msg: Any) -> bool:
+    dst = msg.get("dst")
+    return dst is not None and ipaddress.ip_address(dst).is_link_local
+
+
+def index(ipr: IPRoute, name: str) -> int:
+    found = ipr.link_lookup(ifname=name)
+    if not found:
+        raise StepFailed(f"{name}: no such interface")
+    return int(found[0])
+
+
+# --- a plan's steps -----------------------------------------------------------------------
+def unsupported(steps: list[Step], desired: NetworkState) -> list[str]:
+    """The steps this agent cannot carry out yet, in words (checked before anything changes)."""
+    found = [f"{s.action} {s.interface}: DHCP is not applied yet" for s in steps
+             if s.action == "dhcp"]  # fmt: skip
+    for iface in desired.interfaces:
+        if iface.type == "ovs-bridge":
+            found.append(f"{iface.name}: Open vSwitch bridges are not applied yet")
+    return found
+
+
+def apply_step(ipr: IPRoute, step: Step, desired: NetworkState) -> None:
+    """One step of a plan; the values come from the desired state (the step's words are
+    for people)."""
+    action = STEPS.get(step.action)
+    if action is None:
+        raise StepFailed(f"{step.action} {step.interface}: not a step this agent knows")
+    try:
+        action(ipr, step, desired)
+    except StepFailed:
+        raise
+    except Exception as err:  # NetlinkError, OSError: the kernel's word, with the step
+        raise StepFailed(f"{step.action} {step.interface} ({step.detail}): {err}") from err
+
+
+def _wanted(desired: NetworkState, name: str) -> Interface:
+    found = desired.find(name)
+    if found is None:
+        raise StepFailed(f"{name}: the plan names an interface the desired state does not")
+    return found
+
+
+def _create(ipr: IPRoute, step: Step, desired: NetworkState) -> None:
+    iface = _wanted(desired, step.interface)
+    if iface.vlan is not None:
+        base = index(ipr, iface.vlan.base)
+        ipr.link("add", ifname=iface.name, kind="vlan", link=base, vlan_id=iface.vlan.id)
+    elif iface.type in ("bridge", "bond"):
+        ipr.link("add", ifname=iface.name, kind=iface.type)
+    else:
+        raise StepFailed(f"{iface.name}: cannot make an interface of type {iface.type}")
+
+
+def _master_of(desired: NetworkState, port: str) -> str:
+    found = next((i.name for i in desired.interfaces if port in i.ports()), None)
+    if found is None:
+        raise StepFailed(f"{port}: the plan enslaves it, but no master asks for it")
+    return found
+
+
+def _enslave(ipr: IPRoute, step: Step, desired: NetworkState) -> None:
+    master = index(ipr, _master_of(desired, step.interface))
+    ipr.link("set", index=index(ipr, step.interface), master=master)
+
+
+def _release(ipr: IPRoute, step: Step, desired: NetworkState) -> None:
+    ipr.link("set", index=index(ipr, step.interface), master=0)
+
+
+def _mtu(ipr: IPRoute, step: Step, desired: NetworkState) -> None:
+    ipr.link("set", index=index(ipr, step.interface), mtu=_wanted(desired, step.interface).mtu)
+
+
+def _set(ipr: IPRoute, step: Step, desired: NetworkState) -> None:
+    iface = _wanted(desired, step.interface)
+    if iface.bridge is not None:
+        set_bridge(ipr, iface.name, int(iface.bridge.stp), iface.bridge.forward_delay * 100)
+    elif iface.bond is not None:
+        mode = BOND_MODES.index(iface.bond.mode)
+        set_bond(ipr, iface.name, {"mode": mode, "miimon": iface.bond.miimon})
+
+
+def set_bridge(ipr: IPRoute, name: str, stp: int | None, delay: int | None) -> None:
+    """STP and forward delay, one message each: the kernel refuses a delay under 2 s while
+    STP is on (br_set_forward_delay), so the delay goes first when STP is turned on and
+    last when it is turned off (libvirt's bridges have STP off and a delay of 0)."""
+    idx = index(ipr, name)
+    first, then = ({"br_forward_delay": delay}, {"br_stp_state": stp})
+    if not stp:
+        first, then = then, first
+    for attrs in (first, then):
+        if None not in attrs.values():
+            ipr.link("set", index=idx, kind="bridge", **attrs)
+
+
+def set_bond(ipr: IPRoute, name: str, settings: dict[str, Any]) -> None:
+    """A bond's mode can change only while it is down and has no ports (the kernel's rule)."""
+    attrs = {f"bond_{k}": v for k, v in settings.items() if v is not None}
+    ipr.link("set", index=index(ipr, name), kind="bond", **attrs)
+
+
+def _address(ipr: IPRoute, step: Step, desired: NetworkState) -> None:
+    cidr = ipaddress.ip_interface(step.detail)
+    command = "add" if step.action == "add-address" else "del"
+    ipr.addr(command, index=index(ipr, step.interface), address=str(cidr.ip),
+             prefixlen=cidr.network.prefixlen)  # fmt: skip
+
+
+def _link_state(ipr: IPRoute, step: Step, desired: NetworkState) -> None:
+    state = "up" if step.action == "link-up" else "down"
+    ipr.link("set", index=index(ipr, step.interface), state=state)
+
+
+def _route(ipr: IPRoute, step: Step, desired: NetworkState) -> None:
+    present = step.action == "route-add"
+    for route in desired.routes:
+        if route.destination == step.interface and (route.state == "present") == present:
+            entry = RouteEntry(route.destination, route.gateway, route.dev)
+            route_op(ipr, "add" if present else "del", entry)
+
+
+def route_op(ipr: IPRoute, command: str, route: RouteEntry) -> None:
+    attrs: dict[str, Any] = {"dst": route.destination}
+    if route.gateway:
+        attrs["gateway"] = route.gateway
+    if route.dev:
+        attrs["oif"] = index(ipr, route.dev)
+    if route.metric is not None:
+        attrs["priority"] = route.metric
+    if command == "add":
+        attrs |= {"proto": route.proto, "scope": route.scope}
+    ipr.route(command, table=MAIN_TABLE, **attrs)
+
+
+def _remove(ipr: IPRoute, step: Step, desired: NetworkState) -> None:
+    ipr.link("del", index=index(ipr, step.interface))
+
+
+STEPS: dict[str, Callable[[IPRoute, Step, NetworkState], None]] = {
+    "create": _create,
+    "release": _release,
+    "set-mtu": _mtu,
+    "enslave": _enslave,
+    "set": _set,
+    "add-address": _address,
+    "remove-address": _address,
+    "link-up": _link_state,
+    "link-down": _link_state,
+    "route-add": _route,
+    "route-del": _route,
+    "remove": _remove,
+}
+
+
+# --- a rollback's operations ----------------------------------------------------------------
+def undo_op(ipr: IPRoute, op: Op) -> None:
+    """One rollback operation (plugboard.hostnet.checkpoint.undo)."""
+    try:
+        UNDO[op.action](ipr, op)
+    except Exception as err:
+        raise StepFailed(f"rollback {op.action} {op.name} ({op.value}): {err}") from err
+
+
+def _u_create(ipr: IPRoute, op: Op) -> None:
+    link = op.value
+    if link["kind"] == "vlan":
+        base = index(ipr, link["settings"]["base"])
+        ipr.link("add", ifname=op.name, kind="vlan", link=base, vlan_id=link["settings"]["id"])
+    else:
+        ipr.link("add", ifname=op.name, kind=link["kind"])
+
+
+def _u_address(ipr: IPRoute, op: Op) -> None:
+    cidr = ipaddress.ip_interface(op.value)
+    command = "add" if op.action == "add-addr" else "del"
+    ipr.addr(command, index=index(ipr, op.name), address=str(cidr.ip),
+             prefixlen=cidr.network.prefixlen)  # fmt: skip
+
+
+def _u_route(ipr: IPRoute, op: Op) -> None:
+    route_op(ipr, "add" if op.action == "route-add" else "del", RouteEntry(**op.value))
+
+
+UNDO: dict[str, Callable[[IPRoute, Op], None]] = {
+    "delete": lambda ipr, op: ipr.link("del", index=index(ipr, op.name)),
+    "nomaster": lambda ipr, op: ipr.link("set", index=index(ipr, op.name), master=0),
+    "create": _u_create,
+    "bridge": lambda ipr, op: set_bridge(
+        ipr, op.name, op.value.get("stp_state"), op.value.get("forward_delay")
+    ),
+    "bond": lambda ipr, op: set_bond(ipr, op.name, op.value),
+    "master": lambda ipr, op: ipr.link(
+        "set", index=index(ipr, op.name), master=index(ipr, op.value)
+    ),
+    "mtu": lambda ipr, op: ipr.link("set", index=index(ipr, op.name), mtu=op.value),
+    "mac": lambda ipr, op: ipr.link("set", index=index(ipr, op.name), address=op.value),
+    "del-addr": _u_address,
+    "add-addr": _u_address,
+    "up": lambda ipr, op: ipr.link("set", index=index(ipr, op.name), state="up"),
+    "down": lambda ipr, op: ipr.link("set", index=index(ipr, op.name), state="down"),
+    "route-del": _u_route,
+    "route-add": _u_route,
+}
