@@ -400,6 +400,38 @@ class NetworkInactive(Conflict):
     title = "Network not active."
 
 
+class MirroringConflict(Conflict):
+    """A mirroring setting that contradicts itself: `port_mirroring` (the whole network) and
+    `mirror_of` (chosen vNICs) together, or a vNIC asked to mirror itself. Ask for one."""
+
+    code = "MIRRORING_CONFLICT"
+    title = "Conflicting mirroring setting."
+
+
+class MirroredVnicNotFound(Conflict):
+    """`mirror_of` names a VM or vNIC the host does not have (or the caller may not see).
+    Check the names with `plugboard nic-list VM`; nothing was changed."""
+
+    code = "MIRRORED_VNIC_NOT_FOUND"
+    title = "Mirrored vNIC not found."
+
+
+class MirroringNeedsLocalHost(Conflict):
+    """Mirroring sets tc and Open vSwitch rules in the host's own network namespace, which
+    plugboard reaches only when the host's libvirtd runs on this machine."""
+
+    code = "MIRRORING_NEEDS_LOCAL_HOST"
+    title = "Mirroring needs a local host."
+
+
+class MirroringFailed(Conflict):
+    """The host refused a mirroring rule (tc or Open vSwitch); the detail says which. The
+    setting is kept and applied again at the next reconcile."""
+
+    code = "MIRRORING_FAILED"
+    title = "Mirroring could not be applied."
+
+
 class PreconditionFailed(PlugboardError):
     """The object changed since the client read it (stale If-Match). Read it again, retry."""
 

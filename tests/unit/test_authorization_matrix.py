@@ -158,6 +158,17 @@ RULES: dict[tuple[str, str], Rule] = {
     ("DELETE", "/hosts/{host}/vms/{vm}/nics/{nic}"): vm_route(
         "vm-operator", 204, 403, path={"nic": "nic2"}
     ),
+    # port mirroring: seen with the VM, switched by its operator (on, also by an operator of
+    # each mirrored VM, or a host-admin for a whole network); the matrix's host is libvirt's
+    # test driver, which has no namespace to put rules in: 409 once the policy let it through
+    ("GET", "/hosts/{host}/vms/{vm}/nics/{nic}/mirroring"): vm_route("vm-viewer", 200, 200),
+    ("PUT", "/hosts/{host}/vms/{vm}/nics/{nic}/mirroring"): vm_route(
+        "vm-operator",
+        200,
+        403,
+        body={"port_mirroring": False, "mirror_of": []},
+        also=(409, "MIRRORING_NEEDS_LOCAL_HOST"),
+    ),
     # the bulk re-wire (a dry run here: the matrix's VMs stay where they are): vm-operator on
     # each VM and network-user on `to` (a host-admin has both); the operation is its
     # creator's (an admin's, or a read-only token's to read), as if missing for the others

@@ -24,6 +24,7 @@ from plugboard.api.routes import (
     hosts,
     interfaces,
     macpool,
+    mirroring,
     networks,
     operations,
     profiles,
@@ -36,6 +37,7 @@ from plugboard.api.schemas import network_definition_schemas
 from plugboard.engine import audit
 from plugboard.engine.grants import forgetter
 from plugboard.engine.hosts import load_hosts
+from plugboard.engine.mirroring import MirrorReconciler
 from plugboard.engine.reconcile import Reconciler
 from plugboard.engine.tokens import TokenCache, ensure_admin_token, token_label
 from plugboard.hosts.connection import Connector
@@ -60,6 +62,7 @@ def start_services(settings: Settings, connector: Connector | None = None) -> Se
     )
     registry.subscribe(audit.recorder(store))
     registry.subscribe(Reconciler(store, settings.hotunplug_timeout))
+    registry.subscribe(MirrorReconciler(store))
     tokens = TokenCache()
     registry.subscribe(forgetter(store, tokens))
     with store.session() as db:
@@ -98,6 +101,7 @@ def create_app(settings: Settings | None = None, connector: Connector | None = N
         hostnet,
         interfaces,
         vms,
+        mirroring,
         operations,
         templates,
         profiles,

@@ -1,5 +1,5 @@
 """vm-list, vm-create, vm-start, vm-shutdown, vm-destroy, vm-delete; nic-list, nic-add, nic-set,
-nic-remove; macpool-show, macpool-set."""
+nic-remove, nic-mirror; macpool-show, macpool-set."""
 
 from __future__ import annotations
 
@@ -393,6 +393,37 @@ def nic_set(
     _show_change(change, output)
 
 
+MIRROR_COLUMNS = ["vm", "nic", "port_mirroring", "mirror_of", "applied", "notes"]
+
+
+def nic_mirror(
+    ctx: typer.Context,
+    vm: str,
+    nic: str,
+    host: HostOption = "local",
+    on: Annotated[
+        bool | None,
+        typer.Option("--on/--off", help="Switch mirroring on (the whole network) or off."),
+    ] = None,
+    of: Annotated[
+        list[str] | None,
+        typer.Option("--of", help="Mirror only this vNIC, as VM/NIC (repeat for more)."),
+    ] = None,
+    output: OutputOption = Format.table,
+) -> None:
+    """Show or switch a vNIC's port mirroring, live (no unplug): --on copies every frame of
+    its network to it, --of VM/NIC only those vNICs' (on any network of the host), --off
+    stops it."""
+    path = _vms(host, vm) + f"/nics/{nic}/mirroring"
+    if on is False and of:
+        raise fail("--off and --of exclude each other")
+    if on is None and not of:
+        show(call(ctx, "GET", path), output, MIRROR_COLUMNS)
+        return
+    body = {"port_mirroring": bool(on) and not of, "mirror_of": of or []}
+    show(call(ctx, "PUT", path, json=body), output, MIRROR_COLUMNS)
+
+
 def _unplug_wait() -> float:
     """The service's PLUGBOARD_HOTUNPLUG_TIMEOUT, for the seconds a spinner counts down (the
     CLI usually runs where the service does; else the service's default, 30 s)."""
@@ -460,6 +491,7 @@ def register(app: typer.Typer) -> None:
         nic_add,
         nic_set,
         nic_remove,
+        nic_mirror,
         macpool_show,
         macpool_set,
     ):

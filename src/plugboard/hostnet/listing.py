@@ -21,7 +21,7 @@ from plugboard.hosts.adapter import Libvirt
 log = logging.getLogger(__name__)
 
 
-def _local(uri: str) -> tuple[str | None, str] | None:
+def local_endpoints(uri: str) -> tuple[str | None, str] | None:
     """(network namespace, OVSDB endpoint) of a host whose libvirtd runs here, or None."""
     path = netlink.daemon_socket(uri)
     if path is None:
@@ -54,7 +54,7 @@ def _from_the_host(lv: Libvirt, cannot_see: list[str]) -> Listing | None:
     """netlink (and OVSDB) in the namespaces of a libvirtd that runs on this machine; None
     when it does not, or when its namespace cannot be entered (`cannot_see` says why)."""
     try:
-        local = _local(lv.uri)
+        local = local_endpoints(lv.uri)
         if local is None:
             return None
         netns, endpoint = local
@@ -132,7 +132,7 @@ def check_source(lv: Libvirt, kind: str, name: str) -> None:
     source names: `kind` macvtap (any interface), bridge (a Linux bridge) or ovs. Reads only
     what it needs: OVSDB for an OVS bridge, netlink for the others."""
     try:
-        local = _local(lv.uri)
+        local = local_endpoints(lv.uri)
     except OSError as err:
         log.info("host %s: checking '%s' through libvirt (%s)", lv.host, name, err.strerror)
         local = None

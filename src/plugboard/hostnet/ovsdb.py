@@ -114,3 +114,88 @@ def read(endpoint: str) -> OvsState:
                     "vm": _map(iface["external_ids"]).get("vm-id"),
                 }
     return state
+
+
+# --- Mirror rows (plugboard.hostnet.mirror) -----------------------------------------------------
+@dataclass(frozen=True)
+class MirrorRow:
+    uuid: str
+    name: str
+    bridge: str
+    output_port: str | None  # the port's name; None when the port is gone (a weak reference)
+
+
+def _check(results: list[dict]) -> list[dict]:
+    """A transaction's results; OVSDB answers a refused operation with an error in its place."""
+    for result in results:
+        if isinstance(result, dict) and "error" in result:
+            raise OvsdbUnavailable(
+                f"the Open vSwitch database refused: {result['error']}: {result.get('details', '')}"
+            )
+    return results
+
+
+def plugboard_mirrors(endpoint: str, key: str) -> dict[str, MirrorRow]:
+    """The Mirror rows whose external_ids have `key`, by its value."""
+    results = _check(
+        _transact(
+            endpoint,
+            [
+                {"op": "select", "table": "Bridge", "where": [],
+                 "columns": ["_uuid", "name", "mirrors"]},
+                {"op": "select", "table": "Port", "where": [], "columns": ["_uuid", "name"]},
+                {"op": "select", "table": "Mirror", "where": [],
+                 "columns": ["_uuid", "name", "output_port", "external_ids"]},
+            ],
+        )
+    )  # fmt: skip
+    bridges, ports, mirrors = (result["rows"] for result in results)
+    port_names = {p["_uuid"][1]: p["name"] for p in ports}
+    bridge_of = {u: b["name"] for b in bridges for u in _uuids(b["mirrors"])}
+    found: dict[str, MirrorRow] = {}
+    for row in mirrors:
+        owner = _map(row["external_ids"]).get(key)
+        uuid = row["_uuid"][1]
+        if owner is None or uuid not in bridge_of:
+            continue
+        output = _one(row["output_port"])
+        port = port_names.get(output[1]) if output else None
+        found[owner] = MirrorRow(uuid, row["name"], bridge_of[uuid], port)
+    return found
+
+
+def add_mirror(endpoint: str, bridge: str, name: str, port: str, ids: dict[str, str]) -> None:
+    """A Mirror of every frame on `bridge` (select_all) to its port `port`."""
+    found = _check(
+        _transact(
+            endpoint,
+            [{"op": "select", "table": "Port", "where": [["name", "==", port]],
+              "columns": ["_uuid"]}],
+        )
+    )[0]["rows"]  # fmt: skip
+    if not found:
+        raise OvsdbUnavailable(f"Open vSwitch has no port '{port}'")
+    _check(
+        _transact(
+            endpoint,
+            [
+                {"op": "insert", "table": "Mirror", "uuid-name": "mirror",
+                 "row": {"name": name, "select_all": True,
+                         "output_port": ["uuid", found[0]["_uuid"][1]],
+                         "external_ids": ["map", sorted(ids.items())]}},
+                {"op": "mutate", "table": "Bridge", "where": [["name", "==", bridge]],
+                 "mutations": [["mirrors", "insert", ["named-uuid", "mirror"]]]},
+            ],
+        )
+    )  # fmt: skip
+
+
+def delete_mirror(endpoint: str, mirror: MirrorRow) -> None:
+    """Take the row off its bridge (OVSDB then drops it: Mirror is not a root table)."""
+    _check(
+        _transact(
+            endpoint,
+            [{"op": "mutate", "table": "Bridge", "where": [["name", "==", mirror.bridge]],
+              "mutations": [["mirrors", "delete", ["uuid", mirror.uuid]]]}],
+        )
+    )  # fmt: skip
