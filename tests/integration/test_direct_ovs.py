@@ -33,13 +33,16 @@ def link_local(mac: str) -> str:
 
 
 def settle(guest: Guest, *devs: str) -> None:
-    """Wait until the guest's link-local addresses on `devs` are usable (not tentative: a
-    fresh one is checked for duplicates first, for about a second)."""
+    """Wait until the guest's link-local addresses on `devs` are usable: there (the guest's
+    nicd brings a NIC up when it starts, which may be after the guest is ready) and not
+    tentative (a fresh one is checked for duplicates first, for about a second)."""
+
+    def usable(dev: str) -> bool:
+        shown = guest.check(f"ip -6 addr show dev {dev}")
+        return "scope link" in shown and "tentative" not in shown
+
     for dev in devs:
-        guest.wait_for(
-            f"{dev}'s link-local address",
-            lambda dev=dev: "tentative" not in guest.check(f"ip -6 addr show dev {dev}"),
-        )
+        guest.wait_for(f"{dev}'s link-local address", lambda dev=dev: usable(dev))
 
 
 def reaches(src: Guest, dst_mac: str, dev: str = "eth0", within: float = 0.0) -> bool:

@@ -257,3 +257,34 @@ def test_mirroring_refuses_what_cannot_be_and_changes_nothing(
         assert (refused.status_code, refused.json()["code"]) == (409, code), refused.text
     assert NS not in m.dom.XMLDesc()
     assert plugboard_tc(testhost) == []
+
+
+def test_a_profile_with_port_mirroring_switches_its_vnics_live(
+    svc, testhost: TestHost, guests: GuestFactory, networks: NetworkFactory
+):
+    net = networks.create()
+    a, b, m = boot_three(guests, lambda: NicSpec(net.name, "ua-nic1"))
+    source = {"type": "network", "network": net.name}
+    made = svc.post("/profiles", json={"name": f"pbmon-{m.name}", "source": source,
+                                       "port_mirroring": True})  # fmt: skip
+    assert made.status_code == 201, made.text
+    profile = made.json()["name"]
+    tap, slot = nic(svc, m)["target_dev"], nic(svc, m)["pci_address"]
+    a_to_b = f"ether src {a.macs()[0]} and ether dst {b.macs()[0]} and {BIG}"
+
+    # wired through the profile: the card is as it was, and it mirrors its network
+    wired = svc.patch(f"{VM}/{m.name}/nics/nic1", json={"profile": profile})
+    assert wired.status_code == 200, wired.text
+    assert [x["kind"] for x in wired.json()["plan"]] == ["config-only"]
+    assert f"port mirroring on, as profile {profile} says" in wired.json()["notes"]
+    assert mirrored(seen(testhost, m, tap, a_to_b, ping(a, link_local(b.macs()[0]))))
+
+    # the profile changed: mirroring off on its running vNIC, live, nothing left behind
+    off = svc.put(f"/profiles/{profile}", json={"source": source, "port_mirroring": False})
+    assert off.status_code == 200, off.text
+    assert [(o["vnic"], o["outcome"], o["plan"]) for o in off.json()["vnics"]] == [
+        ("nic1", "ok", ["none", "port-mirroring off"])
+    ]
+    assert not_mirrored(seen(testhost, m, tap, a_to_b, ping(a, link_local(b.macs()[0]))))
+    assert NS not in m.dom.XMLDesc() and plugboard_tc(testhost) == []
+    assert nic(svc, m)["pci_address"] == slot

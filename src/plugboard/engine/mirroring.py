@@ -194,6 +194,27 @@ def set_mirroring(
     return host.call(work)
 
 
+def follow_profile(
+    host: HostConnection, store: Store, by: Principal, vm: str, nic: str, port_mirroring: bool
+) -> MirroringChange | None:
+    """A vNIC wired through a vNIC profile mirrors its whole network while the profile says
+    so, and stops when it no longer does (a `mirror_of` of its own is left alone unless the
+    profile turns whole-network mirroring on). None: nothing to switch."""
+    current = host.call(lambda lv: read_settings(read_vm(lv.domain(vm)).root).get(nic, OFF))
+    if current.port_mirroring == port_mirroring:
+        return None
+    keep = [] if port_mirroring else list(current.mirror_of)
+    return set_mirroring(host, store, by, vm, nic, port_mirroring, keep)
+
+
+def check_profile_mirroring(host: HostConnection, by: Principal) -> None:
+    """What whole-network mirroring through a profile needs, asked before the vNIC changes:
+    host-admin on the host, and the host's libvirtd on this machine."""
+    policy.require(by, Action.MANAGE, host_object(host.name))
+    if listing.local_endpoints(host.uri) is None:
+        raise MirroringNeedsLocalHost(REMOTE)
+
+
 def _check_setting(wanted: MirrorSetting, vm: str, nic: str) -> None:
     if wanted.port_mirroring and wanted.mirror_of:
         raise MirroringConflict(

@@ -14,11 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from plugboard.engine import audit, policy, vnic_audit
+from plugboard.engine.mirroring import follow_profile
 from plugboard.engine.policy import Action
 from plugboard.engine.profiles import ProfileSpec, check, fill, find, users
 from plugboard.engine.tokens import Principal
 from plugboard.engine.vnics import VnicChange, VnicChangeRequest, change_vnic
 from plugboard.errors import PlugboardError
+from plugboard.hosts.connection import HostConnection
 from plugboard.hosts.registry import HostRegistry
 from plugboard.store import Store
 from plugboard.store.models import Profile
@@ -130,10 +132,27 @@ class _Job:
         if self.dry_run:
             outcome.outcome = "planned"
         else:
-            outcome.outcome = "unchanged" if kinds == ["none"] else "ok"
+            self._mirroring(host, outcome, kinds)
+            if outcome.error is None:
+                outcome.outcome = "unchanged" if kinds == ["none"] else "ok"
             if outcome.outcome == "ok":
                 account = vnic_audit.changed(change, **self._how(outcome))
                 self._record(outcome, account, 200, started)
+
+    def _mirroring(self, host: HostConnection, outcome: VnicOutcome, kinds: list[str]) -> None:
+        """The vNIC's port mirroring as the profile says, once its card is."""
+        on = self.spec.port_mirroring
+        try:
+            switched = follow_profile(host, self.store, self.by, outcome.vm, outcome.vnic, on)
+        except PlugboardError as err:
+            outcome.outcome = "failed"
+            outcome.error = {
+                "code": err.code,
+                "detail": f"port mirroring not switched: {err.detail}",
+            }
+            return
+        if switched is not None:
+            kinds.append(f"port-mirroring {'on' if on else 'off'}")
 
     def _how(self, outcome: VnicOutcome) -> dict[str, Any]:
         return {

@@ -138,19 +138,19 @@ def fill(profile: Profile, spec: ProfileSpec) -> None:
     profile.updated_at = utcnow()
 
 
-def expand(store: Store, fields: dict[str, Any]) -> dict[str, Any]:
+def expand(store: Store, fields: dict[str, Any]) -> tuple[dict[str, Any], ProfileSpec | None]:
     """A vNIC's asked fields with `profile: NAME` expanded into what the profile sets as
-    stored (the API refuses a profile together with those fields). Setting any of them without a
-    profile wires the vNIC outside its profile: its profile name goes."""
+    stored (the API refuses a profile together with those fields), and the profile. Setting
+    any of them without a profile wires the vNIC outside its profile: its profile name goes."""
     name = fields.get("profile")
     if name is not None and fields.get("source") is not None:
-        return fields  # expanded already (a profile's change, brought to its vNICs)
+        return fields, None  # expanded already (a profile's change, brought to its vNICs)
     if name is None:
         touched = any(key in fields for key in PROFILE_FIELDS)
-        return fields | {"profile": None} if touched or "profile" in fields else fields
+        return (fields | {"profile": None} if touched or "profile" in fields else fields), None
     with store.session() as db:
         spec = spec_of(find(db, name))
-    return fields | spec.fields()
+    return fields | spec.fields(), spec
 
 
 # --- where a profile is used -----------------------------------------------------------------

@@ -16,7 +16,7 @@ from collections.abc import Callable, Container
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from plugboard.engine import announce, guests, journal, macpool, policy, profiles
+from plugboard.engine import announce, guests, journal, macpool, mirroring, policy, profiles
 from plugboard.engine.etags import check_etag
 from plugboard.engine.executor import execute, steps_for
 from plugboard.engine.locks import MAC_LOCK, holding
@@ -339,10 +339,14 @@ def change_vnic(
     """Change one vNIC (desired -> plan -> apply -> verify); a new MAC is checked against
     every registered host first; a profile named is expanded into what it sets."""
     policy.require(req.by, Action.OPERATE, vm_object(host.name, req.vm))
-    req = replace(req, edit=VnicEdit(profiles.expand(store, req.edit.fields)))
+    fields, profile = profiles.expand(store, req.edit.fields)
+    if profile is not None and profile.port_mirroring:
+        mirroring.check_profile_mirroring(host, req.by)
+    req = replace(req, edit=VnicEdit(fields))
     if "mac" not in req.edit.fields:
         work = req.work(None, set())
-        return host.call(_locked(host, store, req.vm, work, req.hotunplug_timeout), req.timeout)
+        change = host.call(_locked(host, store, req.vm, work, req.hotunplug_timeout), req.timeout)
+        return _mirrored(host, store, req.by, req.vm, change, profile, req.dry_run)
     mac = macpool.check_mac(req.edit.fields["mac"])
     req = replace(req, edit=VnicEdit(req.edit.fields | {"mac": mac}))
     pool = _pool(store)
@@ -353,6 +357,32 @@ def change_vnic(
             _locked(host, store, req.vm, work, req.hotunplug_timeout), timeout=req.timeout
         )
     change.unchecked_hosts = scan.unchecked_hosts
+    return _mirrored(host, store, req.by, req.vm, change, profile, req.dry_run)
+
+
+def _mirrored(
+    host: HostConnection,
+    store: Store,
+    by: Principal,
+    vm: str,
+    change: VnicChange,
+    profile: profiles.ProfileSpec | None,
+    dry_run: bool,
+) -> VnicChange:
+    """A vNIC wired through a profile: its port mirroring as the profile says (switched after
+    the card is as asked; a failure is a note, the vNIC change stands)."""
+    if profile is None or dry_run or change.vnic is None:
+        return change
+    try:
+        switched = mirroring.follow_profile(
+            host, store, by, vm, change.vnic.vnic.name, profile.port_mirroring
+        )
+    except PlugboardError as err:
+        change.notes.append(f"port mirroring of profile {profile.name} not switched: {err.detail}")
+        return change
+    if switched is not None:
+        state = "on" if profile.port_mirroring else "off"
+        change.notes.append(f"port mirroring {state}, as profile {profile.name} says")
     return change
 
 
@@ -364,7 +394,7 @@ async def change_vnic_async(
     policy.require(req.by, Action.OPERATE, vm_object(host.name, req.vm))
     if "mac" in req.edit.fields or req.edit.fields.get("profile") is not None:
         return await asyncio.to_thread(change_vnic, host, registry, store, req)
-    req = replace(req, edit=VnicEdit(profiles.expand(store, req.edit.fields)))
+    req = replace(req, edit=VnicEdit(profiles.expand(store, req.edit.fields)[0]))
     work = req.work(None, set())
     return await host.acall(_locked(host, store, req.vm, work, req.hotunplug_timeout), req.timeout)
 
@@ -394,7 +424,9 @@ def add_vnic(
     """Add a vNIC (hot-plugged when the VM runs and it is plugged); its MAC is the one
     asked, if free, or the pool's lowest free one."""
     policy.require(by, Action.OPERATE, vm_object(host.name, vm))
-    fields = profiles.expand(store, fields)
+    fields, profile = profiles.expand(store, fields)
+    if profile is not None and profile.port_mirroring:
+        mirroring.check_profile_mirroring(host, by)
     if fields.get("mac") is not None:
         fields = fields | {"mac": macpool.check_mac(fields["mac"])}
     pool = _pool(store)
@@ -405,7 +437,7 @@ def add_vnic(
             _locked(host, store, vm, work, hotunplug_timeout), timeout=hotunplug_timeout * 2 + 30
         )
     change.unchecked_hosts = scan.unchecked_hosts
-    return change
+    return _mirrored(host, store, by, vm, change, profile, dry_run=False)
 
 
 def _adding(
