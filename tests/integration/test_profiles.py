@@ -7,9 +7,11 @@ profile in use is not deleted."""
 from __future__ import annotations
 
 import itertools
+import json
 
 from tests.harness import GuestFactory, NetworkFactory, TestHost
 from tests.harness.guest import NicSpec
+from tests.integration.test_mirroring import Capture
 from tests.integration.test_rewire import live_networks, slots, wired
 from tests.unit.test_api_auth import assert_problem
 
@@ -196,3 +198,92 @@ def test_a_profile_on_open_vswitch_retags_its_running_vnics_live(
         tap = before[guest.name]["target_dev"]
         assert now["target_dev"] == tap  # the same card and port, retagged
         assert testhost.vsctl("get", "port", tap, "tag").strip() == "200"
+
+
+def test_the_cli_creates_a_profile_wires_a_vnic_through_it_and_changes_it(
+    served, guests: GuestFactory, networks: NetworkFactory
+):
+    a, b = networks.create(), networks.create()
+    guest = guests.boot(a.name, wait=False)
+    name = f"pbprof{next(_serial)}"
+    made = served.cli("profile-create", name, "--network", a.name, "--description", "lab",
+                      "--filter", "clean-traffic", "--filter-param", "IP=10.0.0.5")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert name in made.stdout and "clean-traffic" in made.stdout
+    shown = json.loads(served.cli("profile-show", name, "-o", "json").stdout)
+    assert shown["filter"] == {"name": "clean-traffic", "parameters": {"IP": "10.0.0.5"}}
+    # the filter aside (the test host has no nwfilter rules to instantiate), as it is now
+    plain = served.cli("profile-update", name, "--network", a.name)
+    assert plain.returncode == 0, plain.stderr
+    no_filter = served.put(f"/profiles/{name}", json={"source": on_network(a.name)})
+    assert no_filter.status_code == 200, no_filter.text
+
+    wired_through = served.cli("nic-set", guest.name, "nic1", "--profile", name, "--host", "th")
+    assert wired_through.returncode == 0, wired_through.stderr
+    assert "config-only" in wired_through.stdout
+    both = served.cli("nic-set", guest.name, "nic1", "--profile", name, "--network", b.name,
+                      "--host", "th")  # fmt: skip
+    assert both.returncode != 0 and "not both" in both.stderr
+
+    dry = served.cli("profile-update", name, "--network", b.name, "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "live-update" in dry.stdout and "nothing changed" in dry.stdout
+    assert live_networks(guest, ["nic1"]) == [a.name]
+    moved = served.cli("profile-update", name, "--network", b.name, "-o", "json")
+    assert moved.returncode == 0, moved.stderr
+    change = json.loads(moved.stdout)
+    assert [(o["vnic"], o["outcome"]) for o in change["vnics"]] == [("nic1", "ok")]
+    assert live_networks(guest, ["nic1"]) == [b.name]
+
+    refused = served.cli("profile-delete", name)
+    assert refused.returncode != 0 and "PROFILE_IN_USE" in refused.stderr + refused.stdout
+    listed = served.cli("profile-list")
+    assert listed.returncode == 0 and name in listed.stdout
+
+
+SPOOFED = "52:54:00:66:66:66"
+
+
+def spoofing(guest, spoof: bool) -> None:
+    """The guest's eth0 with another MAC than its card's (or back to its own)."""
+    mac = SPOOFED if spoof else guest.macs()[0]
+    guest.check(f"ip link set eth0 down; ip link set eth0 address {mac}; ip link set eth0 up")
+
+
+def frames_from_spoofed_mac(testhost: TestHost, bridge: str, guest, target: str) -> int:
+    """Frames with the spoofed source MAC that reach the network's bridge while the guest
+    pings `target` (ARP and ICMP: its kernel sends with the MAC its eth0 has)."""
+    capture = Capture(testhost, bridge, f"ether src {SPOOFED}")
+    try:
+        guest.run(f"ping -c 3 -i 0.3 -W 1 {target}", timeout=20)
+    finally:
+        lines = capture.stop(enough=1, within=2)
+    return len(lines)
+
+
+def test_a_clean_traffic_filter_through_a_profile_stops_a_spoofed_mac(
+    svc, guests: GuestFactory, networks: NetworkFactory, testhost: TestHost
+):
+    net = networks.create()
+    peer, guest = guests.boot(net.name), guests.boot(net.name)
+    target = str(peer.wait_for_address(peer.macs()[0], net.subnet).ip)
+    guest.wait_for_address(guest.macs()[0], net.subnet)
+
+    # without a filter, a guest can send from a MAC that is not its card's
+    spoofing(guest, True)
+    assert frames_from_spoofed_mac(testhost, net.bridge, guest, target) > 0
+    spoofing(guest, False)
+
+    profile = make_profile(svc, on_network(net.name), filter={"name": "clean-traffic"})
+    wired_through = svc.patch(f"{VM}/{guest.name}/nics/nic1", json={"profile": profile})
+    assert wired_through.status_code == 200, wired_through.text
+    assert [x["kind"] for x in wired_through.json()["plan"]] == ["live-update"]
+    assert wired_through.json()["vnic"]["filter"] == {"name": "clean-traffic", "parameters": {}}
+    live = guest.interface_xml("ua-nic1").find("filterref")
+    assert live is not None and live.get("filter") == "clean-traffic"
+    # its own MAC still works; a spoofed one gets nothing onto the network
+    assert guest.run(f"ping -c 2 -W 2 {target}", timeout=30).status == 0
+    spoofing(guest, True)
+    assert frames_from_spoofed_mac(testhost, net.bridge, guest, target) == 0
+    assert guest.run(f"ping -c 2 -W 1 {target}", timeout=20).status != 0  # inside the guest too
+    spoofing(guest, False)

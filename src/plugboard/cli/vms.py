@@ -32,6 +32,7 @@ VNIC_COLUMNS = [
     "mac",
     "model",
     "source",
+    "profile",
     "plugged",
     "linked",
     "active",
@@ -42,7 +43,7 @@ VNIC_COLUMNS = [
 ]
 # What a narrow terminal does without, first to last; the rest wrap (MACs, IPs and PCI
 # addresses never: see tables.WHOLE).
-VNIC_DROP = ["target_dev", "model", "active", "etag", "linked", "plugged", "pci_address"]
+VNIC_DROP = ["profile", "target_dev", "model", "active", "etag", "linked", "plugged", "pci_address"]
 VM_DROP = ["autostart", "persistent", "domain_type", "vcpus", "memory_mib"]
 
 
@@ -287,6 +288,9 @@ OvsOpt = Annotated[str | None, typer.Option(help="An Open vSwitch bridge of the 
 VlanOpt = Annotated[int | None, typer.Option(help="--ovs: an access port with this VLAN tag.")]
 TrunkOpt = Annotated[str | None, typer.Option(help="--ovs: a trunk of these tags (100,200).")]
 MacOpt = Annotated[str | None, typer.Option(help="aa:bb:cc:dd:ee:ff (default: from the pool).")]
+ProfileOpt = Annotated[
+    str | None, typer.Option(help="Wire it through this vNIC profile (`plugboard profile-list`).")
+]
 
 
 def _show_change(change: dict, output: Format) -> None:
@@ -324,17 +328,21 @@ def nic_add(
     unplugged: Annotated[bool, typer.Option("--unplugged", help="Add it unplugged.")] = False,
     unlinked: Annotated[bool, typer.Option("--unlinked", help="Add it without its cable.")] = False,
     direct: DirectOpt = None,
+    profile: ProfileOpt = None,
     output: OutputOption = Format.table,
 ) -> None:
     """Add a vNIC (hot-plugged into a running VM unless --unplugged; no source: no network)."""
+    source = _source(network, portgroup, bridge, macvtap, mode, ovs, vlan, trunk, direct)
     body: dict[str, Any] = {
         "name": name,
         "mac": mac,
         "model": model,
-        "source": _source(network, portgroup, bridge, macvtap, mode, ovs, vlan, trunk, direct),
         "plugged": not unplugged,
         "linked": not unlinked,
     }
+    if profile is not None and source is not None:
+        raise fail("--profile sets the vNIC's source: give it or a source, not both")
+    body |= {"profile": profile} if profile is not None else {"source": source}
     _show_change(call(ctx, "POST", _vms(host, vm) + "/nics", json=body), output)
 
 
@@ -367,16 +375,21 @@ def nic_set(
         bool, typer.Option("--dry-run", help="Show the plan; change nothing.")
     ] = False,
     direct: DirectOpt = None,
+    profile: ProfileOpt = None,
     output: OutputOption = Format.table,
 ) -> None:
     """Change a vNIC: re-wire, link, plug, MAC, model — live on a running VM. --vlan or
     --trunk alone re-tag the vNIC's Open vSwitch port (no need to repeat --ovs)."""
     body: dict[str, Any] = {}
-    if not any(x is not None for x in (network, bridge, macvtap, ovs, direct)):
+    if profile is not None:
+        body["profile"] = profile
+    elif not any(x is not None for x in (network, bridge, macvtap, ovs, direct)):
         body["vlan"], vlan, trunk = _vlans(vlan, trunk), None, None
     source = _source(network, portgroup, bridge, macvtap, mode, ovs, vlan, trunk, direct)
     if source is not None and no_network:
         raise fail("--no-network and a source exclude each other")
+    if profile is not None and (source is not None or no_network):
+        raise fail("--profile sets the vNIC's source: give it or a source, not both")
     if source is not None or no_network:
         body["source"] = source
     if link is not None:
@@ -384,7 +397,7 @@ def nic_set(
     given = {"plugged": plug, "mac": mac, "model": model}
     body = {k: v for k, v in (body | given).items() if v is not None or k == "source"}
     if not body:
-        raise fail("nothing to change: give --network, --link, --plug/--unplug, --mac, ...")
+        raise fail("nothing to change: give --network, --profile, --link, --plug/--unplug, ...")
     headers = {"If-Match": _entity_tag(if_match)} if if_match else {}
     path = _vms(host, vm) + f"/nics/{nic}"
     message = f"{nic} of {vm}: a hot-unplug waits for the guest"
