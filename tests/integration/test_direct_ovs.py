@@ -209,6 +209,49 @@ def test_ovs_vlans_isolate_retag_live_and_a_trunk_carries_both(
     assert reaches(a, mac[c], within=60)
 
 
+def test_a_running_vnic_on_an_open_vswitch_network_is_wired_to_the_network(
+    svc, testhost, guests: GuestFactory, ovs_bridge
+):
+    """libvirt shows a running card on a network of forward mode bridge with its actual type
+    (<interface type='bridge'>, the network still named in its source, the port group's
+    VLAN as the card's): it is on the network, with no VLAN of its own, and a change of it
+    stays on the network, on the port the network gave, with the port group's tag."""
+    name = f"pbovsnet{next(_serial)}"
+    net = testhost.conn.networkCreateXML(
+        f"<network><name>{name}</name><forward mode='bridge'/><bridge name='{ovs_bridge}'/>"
+        "<virtualport type='openvswitch'/>"
+        "<portgroup name='eng'><vlan><tag id='100'/></vlan></portgroup></network>"
+    )
+    try:
+        guest = guests.boot(nics=[NicSpec(name, "ua-nic1")])  # a hot-unplug needs its OS
+        live = live_interface(guest.dom, "ua-nic1")
+        assert live.get("type") == "bridge"  # libvirt's actual type, in the live XML
+        nic = svc.get(f"{VM}/{guest.name}/nics/nic1").json()
+        assert nic["source"] == {"type": "network", "network": name, "portgroup": None}
+        tap = nic["target_dev"]
+
+        moved = svc.patch(
+            f"{VM}/{guest.name}/nics/nic1",
+            json={"source": {"type": "network", "network": name, "portgroup": "eng"}},
+        )
+        assert moved.status_code == 200, moved.text
+        # libvirt would move the live card to the group without its VLAN: unplug + plug
+        assert [x["kind"] for x in moved.json()["plan"]] == ["unplug", "plug"]
+        tap = moved.json()["vnic"]["target_dev"]
+        assert moved.json()["vnic"]["pci_address"] == nic["pci_address"]
+        assert testhost.vsctl("get", "port", tap, "tag").strip() == "100"
+        down = svc.patch(f"{VM}/{guest.name}/nics/nic1", json={"linked": False})
+        assert down.status_code == 200, down.text
+        after = down.json()["vnic"]
+        assert (after["source"]["network"], after["source"]["portgroup"]) == (name, "eng")
+        assert (after["target_dev"], after["pci_address"]) == (tap, nic["pci_address"])
+        assert live_interface(guest.dom, "ua-nic1").find("link").get("state") == "down"
+        assert testhost.vsctl("get", "port", tap, "tag").strip() == "100"
+    finally:
+        guests.cleanup()
+        net.destroy()
+
+
 def test_rewire_between_ovs_a_linux_bridge_and_a_network_keeps_the_slot(
     svc, testhost, on_network, ovs_bridge
 ):
@@ -414,3 +457,70 @@ def test_a_vlan_change_on_open_vswitch_is_logged(svc, guests, ovs_bridge):
         {"tags": [100], "trunk": False},
         {"tags": [200], "trunk": False},
     )
+
+
+def ovs_network(name: str, bridge: str, eng: int) -> str:
+    return (
+        f"<network><name>{name}</name><forward mode='bridge'/><bridge name='{bridge}'/>"
+        "<virtualport type='openvswitch'/>"
+        f"<portgroup name='eng' default='yes'><vlan><tag id='{eng}'/></vlan></portgroup>"
+        "<portgroup name='ops'><vlan><tag id='300'/></vlan></portgroup></network>"
+    )
+
+
+def test_a_port_group_changed_with_apply_to_running_reaches_its_running_vnics(
+    svc, testhost, guests: GuestFactory, ovs_bridge
+):
+    name = f"pbovsnet{next(_serial)}"
+    net = testhost.conn.networkDefineXML(ovs_network(name, ovs_bridge, 100))
+    net.create()
+    path = f"/hosts/th/networks/{name}"
+    xml = {"Content-Type": "application/xml"}
+    try:
+        on_eng, on_ops = (guests.boot(nics=[NicSpec(name, "ua-nic1")], wait=False) for _ in "ab")
+        on_eng.wait_ready()
+        moved = svc.patch(
+            f"{VM}/{on_ops.name}/nics/nic1",
+            json={"source": {"type": "network", "network": name, "portgroup": "ops"}},
+        )
+        assert moved.status_code == 200, moved.text  # (the card was never plugged by its OS)
+        before = svc.get(f"{VM}/{on_eng.name}/nics/nic1").json()
+        assert testhost.vsctl("get", "port", before["target_dev"], "tag").strip() == "100"
+
+        # more than port groups cannot be applied to the running network: nothing changes
+        port = "<virtualport type='openvswitch'/>"
+        more = ovs_network(name, ovs_bridge, 200).replace(port, port + "<vlan><tag id='5'/></vlan>")
+        refused = svc.put(path, content=more, headers=xml, params={"apply_to_running": True})
+        assert_problem(refused, 409, "CONFLICT")
+        assert "port groups" in refused.json()["detail"]
+        assert "tag id='100'" in net.XMLDesc(0) and "tag id='100'" in net.XMLDesc(1)
+
+        changed = svc.put(path, content=ovs_network(name, ovs_bridge, 200), headers=xml,
+                          params={"apply_to_running": True})  # fmt: skip
+        assert changed.status_code == 200, changed.text
+        body = changed.json()
+        # only the card in the changed group, plugged again into its slot with the new tag
+        assert [(o["vm"], o["vnic"], o["outcome"], o["plan"]) for o in body["vnics"]] == [
+            (on_eng.name, "nic1", "ok", ["unplug", "plug"])
+        ]
+        assert body["vnics"][0]["pci_address"] == before["pci_address"]
+        after = svc.get(f"{VM}/{on_eng.name}/nics/nic1").json()
+        assert testhost.vsctl("get", "port", after["target_dev"], "tag").strip() == "200"
+        assert after["vlan"] is None and after["source"]["network"] == name
+        ops_tap = svc.get(f"{VM}/{on_ops.name}/nics/nic1").json()["target_dev"]
+        assert testhost.vsctl("get", "port", ops_tap, "tag").strip() == "300"
+        # the running network and its definition have the new group
+        assert "tag id='200'" in net.XMLDesc(0) and "tag id='200'" in net.XMLDesc(1)
+
+        # a group that running vNICs use is not removed from under them
+        without_ops = ovs_network(name, ovs_bridge, 200).replace(
+            "<portgroup name='ops'><vlan><tag id='300'/></vlan></portgroup>", ""
+        )
+        refused = svc.put(path, content=without_ops, headers=xml,
+                          params={"apply_to_running": True})  # fmt: skip
+        assert_problem(refused, 409, "CONFLICT")
+        assert f"{on_ops.name}/nic1" in refused.json()["detail"]
+    finally:
+        guests.cleanup()
+        net.destroy()
+        net.undefine()

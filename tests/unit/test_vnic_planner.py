@@ -12,6 +12,8 @@ OVS = Source("ovs", bridge="ovsbr0", attachment="ovs")
 BRIDGE = Source("bridge", bridge="br0")
 NIC = Vnic("nic1", "52:54:00:00:00:01", source=LAB)
 ON_OVS = NIC.with_(source=OVS)
+ON_OVS_NET = NIC.with_(source=Source("network", network="ovsnet", attachment="ovs"))
+OVS_NET_ENG = Source("network", network="ovsnet", portgroup="eng", attachment="ovs")
 
 
 @pytest.mark.parametrize(
@@ -64,6 +66,10 @@ ON_OVS = NIC.with_(source=OVS)
         (NIC.with_(plugged=False), NIC, ("plug",), False),
         (NIC.with_(plugged=False), NIC.with_(plugged=False, source=PROD), ("config-only",), True),
         (NIC, NIC, ("none",), True),
+        # a card on an Open vSwitch network moves to another one, or another port group of
+        # one, by unplug + plug (libvirt would lose its VLAN); its link changes live
+        (ON_OVS_NET, ON_OVS_NET.with_(source=OVS_NET_ENG), ("unplug", "plug"), True),
+        (ON_OVS_NET, ON_OVS_NET.with_(linked=False), ("live-update",), True),
         # a network filter changes live; a profile's name alone is plugboard's record
         (NIC, NIC.with_(filter=FilterRef("clean-traffic")), ("live-update",), True),
         (NIC, NIC.with_(profile="gold"), ("config-only",), True),

@@ -391,6 +391,11 @@ class NetworkChangeOut(NetworkOut):
         description="next-start: the network runs the old definition until it restarts"
     )
     notes: list[str] = []
+    vnics: list[dict[str, Any]] | None = Field(
+        None,
+        description="apply_to_running: each running vNIC of a changed port group, "
+        "{host, vm, vnic, outcome: ok|failed, plan, pci_address, error}",
+    )
 
     @classmethod
     def from_change(cls, change: networks.NetworkChange) -> NetworkChangeOut:
@@ -399,6 +404,7 @@ class NetworkChangeOut(NetworkOut):
             **NetworkOut.from_state(state).model_dump(),
             applied=change.applied,
             notes=change.notes,
+            vnics=[o.__dict__ for o in change.vnics] if change.vnics is not None else None,
         )
 
 

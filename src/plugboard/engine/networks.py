@@ -12,11 +12,17 @@ from typing import Any
 
 from lxml import etree
 
-from plugboard.engine import grants, policy
+from plugboard.engine import grants, network_rollout, policy
 from plugboard.engine.etags import check_etag, etag_of
 from plugboard.engine.policy import Action, host_object, network_object, vm_object
 from plugboard.engine.tokens import Principal, TokenCache
-from plugboard.errors import InvalidInput, NetworkExists, NetworkInUse, PlugboardError
+from plugboard.errors import (
+    Conflict,
+    InvalidInput,
+    NetworkExists,
+    NetworkInUse,
+    PlugboardError,
+)
 from plugboard.hosts.adapter import Libvirt, LibvirtNetwork, NetworkFlags
 from plugboard.hosts.connection import HostConnection
 from plugboard.hosts.errors import refusal_explained
@@ -101,11 +107,13 @@ class DhcpLease:
 
 @dataclass
 class NetworkChange:
-    """What a change of a network did: the network after it, and when it takes effect."""
+    """What a change of a network did: the network after it, and when it takes effect; with
+    apply_to_running, each running vNIC brought to it (plugboard.engine.network_rollout)."""
 
     state: NetworkState
     applied: str = "now"  # or "next-start"
     notes: list[str] = field(default_factory=list)
+    vnics: list[Any] | None = None  # VnicOutcome of each running vNIC refreshed
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -251,9 +259,14 @@ def redefine_network(
     *,
     restart: bool = False,
     if_match: str | None = None,
+    apply_to_running: bool = False,
+    store: Store | None = None,
+    hotunplug_timeout: float = 30.0,
 ) -> NetworkChange:
     """virsh net-define over a network (as net-edit does): the same network, its UUID and its
-    bridge's MAC kept unless the definition names others; `if_match` as RFC 9110 says."""
+    bridge's MAC kept unless the definition names others; `if_match` as RFC 9110 says. With
+    `apply_to_running`, a running network's changed port groups are applied to it and to its
+    running vNICs at once (plugboard.engine.network_rollout)."""
     _may_manage(by, host, name)
     if definition.name != name:
         raise InvalidInput(
@@ -261,11 +274,15 @@ def redefine_network(
             "network cannot be renamed",
             field="/network/name",
         )
+    if restart and apply_to_running:  # 409: each alone is valid; together they ask two things
+        raise Conflict("restart and apply_to_running exclude each other: choose one")
 
     def redefine(lv: Libvirt) -> NetworkChange:
         before = _state_now(lv, lv.network(name))
         check_etag(before.etag, if_match, f"network {name}")
         _keep_identity(definition, parse_network(before.persistent_xml))
+        if apply_to_running and before.active:
+            return _portgroups_live(lv, name, parse_network(before.persistent_xml), definition)
         with refusal_explained(REFUSED_DEFINITION):
             net = lv.define_network(format_network(definition))
         if not net.is_active():
@@ -284,7 +301,34 @@ def redefine_network(
             net.create()
         return NetworkChange(_state_now(lv, net))
 
-    return host.call(redefine)
+    change = host.call(redefine)
+    if change.vnics is not None:  # the cards to refresh, outside the host call: each its own
+        assert store is not None, "apply_to_running needs the store (the vNICs' journal)"
+        cards = change.vnics
+        change.vnics = network_rollout.refresh(host, store, by, name, cards, hotunplug_timeout)
+    return change
+
+
+def _portgroups_live(lv: Libvirt, name: str, old: Network, new: Network) -> NetworkChange:
+    """The changed port groups, on the running network and its definition (virNetworkUpdate);
+    the running vNICs they concern, to refresh. Refusals before anything changes."""
+    changed = network_rollout.changed_portgroups(old, new)
+    default = next((g.name for g in old.portgroups if g.default), None)
+    removed = {g for g, xml in changed.items() if xml is None}
+    network_rollout.check_removed_unused(lv, name, removed, default)
+    cards = network_rollout.concerned(lv, name, set(changed) - removed, default)  # as before
+    net = lv.network(name)
+    existing = {g.name for g in old.portgroups}
+    for group, xml in changed.items():
+        command = "delete" if xml is None else "modify" if group in existing else "add-last"
+        with refusal_explained(f"libvirt refused the change of port group '{group}'"):
+            net.update(command, "portgroup", -1, xml or _named_group(old, group))
+    notes = [f"port groups changed live: {', '.join(changed) or 'none'}"]
+    return NetworkChange(_state_now(lv, net), notes=notes, vnics=cards)
+
+
+def _named_group(network: Network, name: str) -> str:
+    return next(g.format() for g in network.portgroups if g.name == name)
 
 
 def _keep_identity(definition: Network, old: Network) -> None:

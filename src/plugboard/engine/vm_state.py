@@ -12,11 +12,19 @@ from lxml import etree
 from plugboard.errors import PlugboardError, VnicNotFound
 from plugboard.hosts.adapter import Libvirt, LibvirtDomain
 from plugboard.hosts.errors import is_refusal
+from plugboard.netxml import parse_network
 from plugboard.netxml.interface import Interface
 from plugboard.vnic import Vnic
 from plugboard.vnic.metadata import VnicRecord, read_records
 from plugboard.vnic.model import Attachment
-from plugboard.vnic.xml import interface_of, pci_address, vnic_from, vnic_name
+from plugboard.vnic.xml import (
+    interface_of,
+    limits_from,
+    pci_address,
+    tags_from,
+    vnic_from,
+    vnic_name,
+)
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +87,7 @@ def read_vm(
     records = read_records(root)
     vnics: dict[str, VnicState] = {}
     for element in root.iterfind("./devices/interface"):
-        state = _plugged(interface_of(element), records, running)
+        state = _plugged(interface_of(element), records, running, dom)
         vnics[state.vnic.name] = state
     for name, record in records.items():
         if not record.plugged and record.interface is not None and name not in vnics:
@@ -109,15 +117,46 @@ def _lost(dom: LibvirtDomain, vnics: dict[str, VnicState]) -> None:
             )
 
 
-def _plugged(iface: Interface, records: dict[str, VnicRecord], running: bool) -> VnicState:
+def _plugged(
+    iface: Interface, records: dict[str, VnicRecord], running: bool, dom: LibvirtDomain
+) -> VnicState:
     record = records.get(vnic_name(iface))
     linked, profile = (record.linked, record.profile) if record is not None else (None, None)
     vnic = vnic_from(iface, linked, plugged=True, profile=profile)
+    if running and iface.type != "network" and vnic.source and vnic.source.type == "network":
+        vnic = _without_inherited(dom, vnic)
     target_dev = iface.target.dev if iface.target is not None and running else None
     if target_dev and vnic.source is not None and vnic.source.type == "network":
         attachment = _running_attachment(iface, target_dev)
         vnic = vnic.with_(source=replace(vnic.source, attachment=attachment))
     return VnicState(vnic, iface, target_dev, pci_address(iface))
+
+
+def _without_inherited(dom: LibvirtDomain, vnic: Vnic) -> Vnic:
+    """A running card on a network of forward mode bridge or a macvtap pool shows libvirt's
+    actual device in the live XML: its VLANs and QoS are those the network (or the card's
+    port group) gave it, unless the card has its own. What the network gives is not the
+    vNIC's own setting: it follows the network (and a live update must not pin it)."""
+    assert vnic.source is not None
+    try:
+        network = parse_network(dom.network_xml(vnic.source.network or ""))
+    except (PlugboardError, ValueError):
+        return vnic  # gone meanwhile, or not readable: shown as libvirt has it
+    group = next(
+        (
+            g
+            for g in network.portgroups
+            if g.name == vnic.source.portgroup or (not vnic.source.portgroup and g.default)
+        ),
+        None,
+    )
+    given_vlan = (group.vlan if group is not None and group.vlan else None) or network.vlan
+    given_qos = (group.bandwidth if group is not None else None) or network.bandwidth
+    if vnic.vlan is not None and vnic.vlan == tags_from(given_vlan):
+        vnic = vnic.with_(vlan=None)
+    if vnic.bandwidth and vnic.bandwidth == limits_from(given_qos):
+        vnic = vnic.with_(bandwidth=())
+    return vnic
 
 
 def _running_attachment(iface: Interface, target_dev: str) -> Attachment:

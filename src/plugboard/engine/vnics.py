@@ -49,6 +49,7 @@ from plugboard.hosts.registry import HostRegistry
 from plugboard.store import Store
 from plugboard.vnic import Plan, PlanError, Vnic, VnicEdit, plan
 from plugboard.vnic.model import Attachment, Source, vnic_to_json
+from plugboard.vnic.planner import refresh
 from plugboard.vnic.slots import domain_slots
 
 REMOVE_TIMEOUT = 60.0
@@ -468,6 +469,36 @@ def _adding(
         raise MacAddressInUse("no free MAC could be reserved; retry", mac=None)
 
     return work
+
+
+def refresh_vnic(
+    host: HostConnection,
+    store: Store,
+    by: Principal,
+    vm: str,
+    name: str,
+    why: str,
+    own: dict[str, Any],
+    hotunplug_timeout: float = 30.0,
+) -> VnicChange:
+    """A plugged card of a running VM given its network's settings again, as it is otherwise
+    (plugboard.vnic.planner.refresh says how); journaled and undone on failure like any
+    change. `own`: its VLANs and QoS of its own, as read before its network changed (read
+    now, what the network gave it before looks like its own). A card that is not plugged
+    into a running VM has nothing to refresh."""
+    policy.require(by, Action.OPERATE, vm_object(host.name, vm))
+
+    def work(s: LockedVm) -> VnicChange:
+        current = find_vnic(s.state, name)
+        if not (s.state.running and current.vnic.plugged):
+            return VnicChange(plan(None, None, False), current, False, before=current.vnic)
+        desired = current.vnic.with_(**own)
+        steps = refresh(current.vnic, why)
+        now = _carry_out(s, "change", current, desired, steps)
+        return VnicChange(steps, now, True, s.step_notes, before=current.vnic, desired=desired)
+
+    run = _locked(host, store, vm, work, hotunplug_timeout)
+    return host.call(run, timeout=hotunplug_timeout * 2 + 30)
 
 
 def remove_vnic(

@@ -92,6 +92,11 @@ class LibvirtDomain(_Calls):
         with self._calling():
             return bool(self._dom.isActive())
 
+    def network_xml(self, name: str) -> str:
+        """The running definition of a network its cards may be on (the same connection)."""
+        with self._calling():
+            return str(self._conn.networkLookupByName(name).XMLDesc(0))
+
     def run_id(self) -> int:
         """libvirt's id of the running VM: a new one at each start (-1: not running)."""
         with self._calling():

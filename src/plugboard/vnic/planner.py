@@ -95,6 +95,20 @@ def plan(  # noqa: PLR0911
     return _plugged_to_plugged(current, desired)
 
 
+def refresh(current: Vnic, why: str) -> Plan:
+    """A plugged card of a running VM given its network's settings again (its port group
+    changed): libvirt gives an Open vSwitch port its group's VLAN only when the card is
+    plugged, and a tap its group's QoS at a live update."""
+    if _attachment(current) == "ovs":
+        return Plan(
+            (
+                Action("unplug", f"{why}: an Open vSwitch port gets its VLAN when plugged: unplug"),
+                Action("plug", "plug back into the same PCI slot"),
+            )
+        )
+    return _one("live-update", f"{why}: its QoS changes live; the card stays in its slot")
+
+
 def _remove(current: Vnic, vm_running: bool) -> Plan:
     if vm_running and current.plugged:
         raise PlanError(
@@ -162,6 +176,14 @@ def _plugged_to_plugged(current: Vnic, desired: Vnic) -> Plan:
         why.append(f"libvirt cannot move a live card from {KINDS[old]} to {KINDS[new]}")
     elif old == "macvtap" and current.source != desired.source:
         why.append("libvirt cannot re-wire a live macvtap")
+    elif (
+        old == "ovs"
+        and _network_port(current) != _network_port(desired)
+        and (_network_port(current) is not None and _network_port(desired) is not None)
+    ):
+        # libvirt 9.0 refuses a live move to another Open vSwitch network, and moves a card
+        # to another port group of one without the group's VLAN tags
+        why.append("libvirt cannot move a live card between Open vSwitch networks or port groups")
     if why:
         reason = "; ".join(why)
         return Plan(
@@ -184,6 +206,12 @@ def _plugged_to_plugged(current: Vnic, desired: Vnic) -> Plan:
     if not changed:  # the profile's name alone: the card is as it was
         return _one("config-only", "only the vNIC's profile changes: plugboard's record")
     return _one("live-update", f"{', '.join(changed)} change live; the card stays in its slot")
+
+
+def _network_port(vnic: Vnic) -> tuple[str | None, str | None] | None:
+    """The libvirt network and port group of a card wired to a network (None: not)."""
+    src = vnic.source
+    return (src.network, src.portgroup) if src is not None and src.type == "network" else None
 
 
 KINDS = {

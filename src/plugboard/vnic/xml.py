@@ -84,8 +84,8 @@ def vnic_from(
         source=source,
         plugged=plugged,
         linked=linked,
-        bandwidth=_limits_from(iface.bandwidth),
-        vlan=_tags_from(iface.vlan),
+        bandwidth=limits_from(iface.bandwidth),
+        vlan=tags_from(iface.vlan),
         filter=_filter_from(iface.filterref),
         profile=profile,
     )
@@ -94,7 +94,10 @@ def vnic_from(
 def _source_from(iface: Interface) -> Source | None:
     kind = iface.type
     src = iface.source or InterfaceSource()
-    if kind == "network":
+    # A running card on a libvirt network whose forward mode is bridge (a host bridge, Open
+    # vSwitch) or a macvtap pool shows its actual type ('bridge', 'direct') in the live XML,
+    # with the network still named in its source: it is wired to the network.
+    if kind == "network" or src.network is not None:
         if src.network == BLACKHOLE:
             return None
         return Source("network", network=src.network, portgroup=src.portgroup)
@@ -109,7 +112,7 @@ def _source_from(iface: Interface) -> Source | None:
     return Source(kind or "unknown")  # user, ethernet, hostdev, ...: shown, not re-wired
 
 
-def _limits_from(bandwidth: Bandwidth | None) -> Limits:
+def limits_from(bandwidth: Bandwidth | None) -> Limits:
     if bandwidth is None:
         return ()
     found: list[tuple[str, int]] = []
@@ -124,7 +127,7 @@ def _limits_from(bandwidth: Bandwidth | None) -> Limits:
     return tuple(found)
 
 
-def _tags_from(vlan: Vlan | None) -> VlanTags | None:
+def tags_from(vlan: Vlan | None) -> VlanTags | None:
     if vlan is None:
         return None
     tags = tuple(tag.id for tag in vlan.tags if tag.id is not None)
@@ -155,9 +158,13 @@ def interface_for(vnic: Vnic, base: Interface | None = None) -> Interface:
     # An Open vSwitch port's identity (its interfaceid, which libvirt made up): kept while the
     # card stays on Open vSwitch, else libvirt sees a new port and cannot update it live.
     port = iface.virtualport
-    if port is None or port.type != "openvswitch":
+    kept_port = port is not None and port.type == "openvswitch"
+    if not kept_port:
         port = VirtualPort(type="openvswitch")
     on_ovs = source is not None and source.type == "ovs"
+    # A running card on an Open vSwitch network: libvirt refuses a live update whose port
+    # differs from the one the network gave it ("unable to change config on 'network'").
+    on_ovs = on_ovs or (kept_port and source is not None and source.attachment == "ovs")
     iface.type = INTERFACE_TYPES[source.type] if source is not None else "network"
     iface.mac = InterfaceMac(address=vnic.mac)
     iface.source = _source_for(source)

@@ -130,11 +130,28 @@ def redefine_network(
     response: Response,
     who: CurrentUser,
     definition: Definition,
+    svc: ServicesDep,
     if_match: IfMatch = None,
     restart: Annotated[bool, Query(description="Restart a running network now")] = False,
+    apply_to_running: Annotated[
+        bool,
+        Query(
+            description="A running network's changed port groups (VLANs, QoS) now, to it and "
+            "to each of its running vNICs (each one's outcome in `vnics`); 409 when the "
+            "definition changes more than port groups"
+        ),
+    ] = False,
 ) -> NetworkChangeOut:
     change = networks.redefine_network(
-        host, who, name, definition, restart=restart, if_match=if_match
+        host,
+        who,
+        name,
+        definition,
+        restart=restart,
+        if_match=if_match,
+        apply_to_running=apply_to_running,
+        store=svc.store,
+        hotunplug_timeout=svc.settings.hotunplug_timeout,
     )
     return _changed(change, response)
 
