@@ -75,6 +75,12 @@ class Settings(BaseSettings):
         description="Where host network changes of local hosts keep their state (a tmpfs: a "
         "change waiting for confirmation does not outlive a reboot, nor does its rollback).",
     )
+    hostnet_etc_dir: str = Field(
+        "/etc/network",
+        description="Where a confirmed host network change is written on the host, in "
+        "ifupdown's format (its interfaces.d/plugboard); '{host}' is replaced by the host's "
+        "name (hosts whose libvirtd runs on this machine share its /etc).",
+    )
     session_idle_timeout: float = Field(
         30 * 60.0,
         gt=0,

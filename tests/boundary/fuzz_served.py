@@ -64,6 +64,7 @@ def settings(directory: Path, port: int) -> dict[str, str]:
         "PLUGBOARD_HOST_CALL_TIMEOUT": "10",
         # a generated change reaches no host (none is local here), but an empty one is kept
         "PLUGBOARD_HOSTNET_RUN_DIR": str(directory / "hostnet"),
+        "PLUGBOARD_HOSTNET_ETC_DIR": str(directory / "etc"),  # not the machine's /etc/network
     }
 
 

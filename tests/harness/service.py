@@ -108,6 +108,8 @@ class ServiceFactory:
             "host_call_timeout": 10.0,
             # the host network changes' state of this service's own (not the machine's /run)
             "hostnet_run_dir": self.directory / f"hostnet{suffix}",
+            # and where confirmed ones are written: never the machine's /etc/network
+            "hostnet_etc_dir": str(self.directory / f"etc{suffix}" / "{host}"),
         }
         return Settings(**(values | overrides))
 

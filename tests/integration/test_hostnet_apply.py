@@ -310,6 +310,7 @@ def _serve(directory: Path) -> _Served:
         "PLUGBOARD_LOCAL_URI": "test:///default",
         "PLUGBOARD_LISTEN_PORT": str(port),
         "PLUGBOARD_HOSTNET_RUN_DIR": str(directory / "hostnet"),
+        "PLUGBOARD_HOSTNET_ETC_DIR": str(directory / "etc"),  # not the machine's /etc/network
     }
     log = (directory / "service.log").open("w")
     proc = subprocess.Popen([sys.executable, "-m", "plugboard", "serve"], cwd=ROOT, env=env,

@@ -162,6 +162,7 @@ def _answer(seconds: float) -> str:
 def _report(change: dict) -> None:
     if change["state"] == "confirmed":
         typer.echo(f"change {change['id']} kept (confirmed by {change.get('confirmed_by')})")
+        _warn(change)
         return
     raise fail(f"change {change['id']} {change['state']}: {change.get('reason')}; the host is "
                "as it was before", "CHANGE_ROLLED_BACK")  # fmt: skip
@@ -176,6 +177,15 @@ def hostnet_confirm(
         show(change, output, [])
     else:
         typer.echo(f"change {change['id']} kept")
+        _warn(change)
+
+
+def _warn(change: dict) -> None:
+    """Where the host wrote the change, and what it could not do (on stderr)."""
+    if change.get("persisted"):
+        typer.echo(f"written to {change['persisted']} on the host")
+    for warning in change.get("warnings") or []:
+        typer.echo(f"warning: {warning}", err=True)
 
 
 def register(app: typer.Typer) -> None:

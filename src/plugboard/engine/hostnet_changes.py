@@ -60,6 +60,7 @@ class ChangeRequest:
     desired: NetworkState
     rollback_timeout: float = 60.0
     probes: list[str] = field(default_factory=list)
+    etc_dir: str = "/etc/network"  # where the host writes the change once it is confirmed
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,11 @@ def host_dir(run_dir: Path, host: HostConnection) -> Path:
     same name on different machines' daemons do not share one)."""
     digest = hashlib.sha256(host.uri.encode()).hexdigest()[:10]
     return run_dir / f"{host.name}-{digest}"
+
+
+def etc_dir(setting: str, host: HostConnection) -> str:
+    """The host's ifupdown directory from the `hostnet_etc_dir` setting ('{host}': its name)."""
+    return setting.replace("{host}", host.name)
 
 
 def _lock(path: Path) -> threading.Lock:
@@ -162,7 +168,7 @@ def _nothing_to_do(host: HostConnection, path: Path, asked: ChangeRequest) -> Ho
 def _write_request(path: Path, asked: ChangeRequest, steps: list[dict[str, Any]]) -> None:
     request = {"id": path.name, "desired": asked.desired.model_dump(mode="json"),
                "steps": steps, "rollback_timeout": asked.rollback_timeout,
-               "probes": asked.probes}  # fmt: skip
+               "probes": asked.probes, "etc_dir": asked.etc_dir}  # fmt: skip
     (path / "request.json").write_text(json.dumps(request))
 
 
@@ -272,7 +278,8 @@ def _record_outcome(store: Store, host: str, path: Path) -> None:
         return
     s = _status(path)
     data = {key: s.get(key) for key in ("reason", "diff", "steps", "rollback_errors",
-            "left_after_rollback", "confirmed_by", "deadline_to_rolled_back_ms")}  # fmt: skip
+            "left_after_rollback", "confirmed_by", "deadline_to_rolled_back_ms",
+            "persisted", "warnings")}  # fmt: skip
     with contextlib.suppress(Exception), store.session() as db:  # the store may be closing
         audit.record(
             db, actor="plugboard", action=f"host network change {s.get('state')}",

@@ -32,7 +32,7 @@ from typing import Any
 from pyroute2 import IPRoute
 from pyroute2.netns import setns
 
-from plugboard.hostnet import netops, probe
+from plugboard.hostnet import netops, ovsops, persist, probe
 from plugboard.hostnet.checkpoint import Snapshot, diff, mentioned, route_fixes, undo, verify
 from plugboard.hostnet.desired import NetworkState
 from plugboard.hostnet.plan import Step
@@ -52,6 +52,8 @@ class Request:
     steps: list[Step]
     rollback_timeout: float = 60.0
     probes: list[str] = field(default_factory=list)
+    ovsdb: str | None = None  # the host's OVSDB endpoint; None: as its libvirtd sees it
+    etc_dir: str = "/etc/network"  # where a confirmed change is written (interfaces.d/)
 
     @classmethod
     def read(cls, path: Path) -> Request:
@@ -62,7 +64,28 @@ class Request:
             steps=[Step(**s) for s in raw["steps"]],
             rollback_timeout=float(raw.get("rollback_timeout", 60)),
             probes=list(raw.get("probes", [])),
+            ovsdb=raw.get("ovsdb"),
+            etc_dir=raw.get("etc_dir") or "/etc/network",
         )
+
+
+def ovs_endpoint(netns: str | None) -> str:
+    """The OVSDB of the host as its libvirtd sees it: /proc/PID/root is the daemon's view of
+    the file system (test hosts have their own /run/openvswitch), else this machine's."""
+    if netns and netns.startswith("/proc/") and netns.endswith("/ns/net"):
+        return f"unix:{netns.removesuffix('/ns/net')}/root/run/openvswitch/db.sock"
+    return "unix:/run/openvswitch/db.sock"
+
+
+@dataclass
+class Taken:
+    """What a rollback needs: the netlink checkpoint, the links the change made, and the
+    OVSDB checkpoint of the Open vSwitch bridges it touches (None when it touches none)."""
+
+    before: Snapshot
+    created: set[str]
+    ovs: dict[str, Any] | None
+    endpoint: str
 
 
 class ChangeDir:
@@ -85,58 +108,99 @@ class ChangeDir:
 
 
 # --- apply ----------------------------------------------------------------------------------
-def apply(request: Request, change: ChangeDir) -> tuple[Snapshot, set[str]] | None:
-    """Checkpoint, apply, verify; on any failure roll back at once and return None."""
+def take(request: Request) -> Taken:
+    """The checkpoints: netlink's whole namespace, OVSDB's touched bridges."""
     with IPRoute() as ipr:
         before = netops.snapshot(ipr)
-    (change.path / "checkpoint.json").write_text(json.dumps(before.to_json()))
-    created: set[str] = set()
+    endpoint = request.ovsdb or ""
+    touched = {i.name for i in request.desired.interfaces if i.type == "ovs-bridge"}
+    ovs = ovsops.checkpoint(endpoint, touched) if touched else None
+    return Taken(before, set(), ovs, endpoint)
+
+
+def apply(request: Request, change: ChangeDir) -> Taken | None:
+    """Checkpoint, apply, verify; on any failure roll back at once and return None."""
+    try:
+        taken = take(request)
+    except Exception as err:  # OVSDB not answering: nothing was changed
+        change.write(state="failed", reason=f"no checkpoint could be taken: {err}", diff=[],
+                     desired=request.desired.model_dump(mode="json"), current={},
+                     rollback_errors=[], left_after_rollback=[])  # fmt: skip
+        return None
+    checkpoint = {"netlink": taken.before.to_json(), "ovsdb": taken.ovs}
+    (change.path / "checkpoint.json").write_text(json.dumps(checkpoint))
     started = time.monotonic()
     try:
         refused = netops.unsupported(request.steps, request.desired)
         if refused:
             raise netops.StepFailed("; ".join(refused))
-        after = _apply_steps(request, created)
+        after = _apply_steps(request, taken)
+        wrong = verify(request.desired, after) + _ovs_verify(request, taken)
     except BaseException as err:  # KeyboardInterrupt included: the host goes back first
-        _fail(change, before, created, request, str(err) or type(err).__name__)
+        _fail(change, taken, request, str(err) or type(err).__name__)
         if not isinstance(err, Exception):
             raise
         return None
-    wrong = verify(request.desired, after)
     if wrong:
-        _fail(change, before, created, request, "read back, the host is not as asked", wrong)
+        _fail(change, taken, request, "read back, the host is not as asked", wrong)
         return None
     ms = (time.monotonic() - started) * 1000
-    change.write(applied_ms=round(ms, 1), diff=diff(before, after), created=sorted(created))
-    return before, created
+    change.write(applied_ms=round(ms, 1), diff=diff(taken.before, after),
+                 created=sorted(taken.created))  # fmt: skip
+    return taken
 
 
-def _apply_steps(request: Request, created: set[str]) -> Snapshot:
+def _ovs_verify(request: Request, taken: Taken) -> list[str]:
+    return ovsops.verify(taken.endpoint, request.desired) if taken.ovs is not None else []
+
+
+def _apply_steps(request: Request, taken: Taken) -> Snapshot:
+    """Open vSwitch's bridges first (one transaction each), so that the steps on their
+    kernel devices (MTU, addresses, up) find them; then the netlink steps."""
+    _apply_ovs(request, taken)
     with IPRoute() as ipr:
+        for name in (i.name for i in request.desired.interfaces if i.type == "ovs-bridge"):
+            if _ovs_wanted(request.desired, name):
+                netops.wait_for_link(ipr, name)
         for step in request.steps:
+            if step.action == "create":
+                taken.created.add(step.interface)
+            if netops.by_ovs(step, request.desired):
+                continue  # done in the bridge's transaction
             log.info("step %s %s (%s)", step.action, step.interface, step.detail)
             netops.apply_step(ipr, step, request.desired)
-            if step.action == "create":
-                created.add(step.interface)
         return netops.snapshot(ipr)
 
 
+def _ovs_wanted(desired: NetworkState, name: str) -> bool:
+    found = desired.find(name)
+    return found is not None and found.state != "absent"
+
+
+def _apply_ovs(request: Request, taken: Taken) -> None:
+    if taken.ovs is None:
+        return
+    for iface in request.desired.interfaces:
+        if iface.type != "ovs-bridge":
+            continue
+        log.info("Open vSwitch bridge %s: %s", iface.name, iface.state)
+        if iface.state == "absent":
+            ovsops.remove_bridge(taken.endpoint, iface.name)
+        else:
+            ovsops.apply_bridge(taken.endpoint, iface, taken.ovs)
+
+
 def _fail(
-    change: ChangeDir,
-    before: Snapshot,
-    created: set[str],
-    request: Request,
-    why: str,
-    wrong: list[str] | None = None,
+    change: ChangeDir, taken: Taken, request: Request, why: str, wrong: list[str] | None = None
 ) -> None:
     log.error("change %s failed: %s %s", request.id, why, wrong or "")
-    current = before
+    before = current = taken.before
     errors: list[str] = []
     left: list[str] = []
     try:
         with IPRoute() as ipr:
             current = netops.snapshot(ipr)
-        errors, left = rollback(before, created)
+        errors, left = rollback(taken)
     except Exception as err:  # logged and reported; the change's own error stays the answer
         log.exception("rollback failed")
         errors.append(f"rollback: {err}")
@@ -148,10 +212,14 @@ def _fail(
 
 
 # --- rollback -------------------------------------------------------------------------------
-def rollback(before: Snapshot, created: set[str]) -> tuple[list[str], list[str]]:
-    """The host back to `before`: (errors, what still differs). Each operation is tried even
-    when one before it failed, so one refusal does not leave the rest undone."""
+def rollback(taken: Taken) -> tuple[list[str], list[str]]:
+    """The host back to the checkpoint: (errors, what still differs). Each operation is tried
+    even when one before it failed, so one refusal does not leave the rest undone. Open
+    vSwitch first: dropping a bridge it made takes its kernel devices with it."""
+    before, created = taken.before, taken.created
     errors: list[str] = []
+    if taken.ovs is not None:
+        errors += ovsops.restore(taken.endpoint, taken.ovs)
     with IPRoute() as ipr:
         _each(ipr, undo(before, netops.snapshot(ipr), created), errors)
         _each(ipr, route_fixes(before.routes, netops.snapshot(ipr).routes), errors)
@@ -169,21 +237,24 @@ def _each(ipr: IPRoute, ops: list, errors: list[str]) -> None:
 
 
 # --- waiting for the confirmation -----------------------------------------------------------
-def wait(
-    request: Request, change: ChangeDir, before: Snapshot, created: set[str], deadline: float
-) -> str:
+def wait(request: Request, change: ChangeDir, taken: Taken, deadline: float) -> str:
     """Until confirmed (by the caller or the probes) or the `deadline` (monotonic); the
-    outcome's state."""
+    outcome's state. A confirmed change is written down (persist) before it says so, so that
+    the confirmation's answer carries where it went and its warnings."""
     try:
         by = _until_confirmed(request, change, deadline)
     except Terminated:
         by = None
     if by is not None:
-        change.write(state="confirmed", confirmed_by=by, finished_at=time.time())
+        with IPRoute() as ipr:
+            now = netops.snapshot(ipr)
+        written = persist.confirmed(request.desired, now, Path(request.etc_dir))
+        change.write(state="confirmed", confirmed_by=by, finished_at=time.time(),
+                     persisted=written.path, warnings=written.warnings)  # fmt: skip
         return "confirmed"
     late = time.monotonic() - deadline
     started = time.monotonic()
-    errors, left = rollback(before, created)
+    errors, left = rollback(taken)
     change.write(
         state="rolled-back", reason=_why(request, late), rollback_errors=errors,
         left_after_rollback=left, finished_at=time.time(),
@@ -248,15 +319,15 @@ def run(directory: Path, netns: str | None) -> int:
     change.write(id=request.id, state="applying", agent_pid=os.getpid(), started_at=time.time(),
                  steps=[asdict(s) for s in request.steps], probes=request.probes,
                  rollback_timeout=request.rollback_timeout)  # fmt: skip
-    applied = apply(request, change)
-    if applied is None:
+    request.ovsdb = request.ovsdb or ovs_endpoint(netns)
+    taken = apply(request, change)
+    if taken is None:
         return 1
-    before, created = applied
     deadline = time.monotonic() + request.rollback_timeout
     change.write(state="waiting", deadline=time.time() + request.rollback_timeout)
     if not detach(change):
         return 0
-    wait(request, change, before, created, deadline)
+    wait(request, change, taken, deadline)
     os._exit(0)  # the grandchild: no atexit of a parent's interpreter state
 
 

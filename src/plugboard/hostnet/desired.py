@@ -62,6 +62,9 @@ class OvsInternal(Strict):
 
 
 class OvsSettings(Strict):
+    # the datapath of a new bridge: None takes the one the host's bridges use (netdev where
+    # Open vSwitch runs in user space), else the kernel's (system)
+    datapath_type: Literal["system", "netdev"] | None = None
     ports: list[IfName] = Field(default_factory=list, max_length=256)
     bonds: list[OvsBond] = Field(default_factory=list, max_length=32)
     internal: list[OvsInternal] = Field(default_factory=list, max_length=256)
@@ -141,5 +144,23 @@ def _interface(found: HostInterface) -> Interface:
             else None
         ),
         bond=BondSettings(ports=found.ports) if kind == "bond" else None,
-        ovs_bridge=OvsSettings(ports=found.ports) if kind == "ovs-bridge" else None,
+        ovs_bridge=_ovs(found) if kind == "ovs-bridge" else None,
     )
+
+
+def _ovs(found: HostInterface) -> OvsSettings:
+    """An Open vSwitch bridge's ports as OVSDB has them: a port of several interfaces is a
+    bond, one of internal interfaces an internal port; a VM's port (libvirt's) is not ours."""
+    layout = (found.ovs or {}).get("layout")
+    if layout is None:  # read without its layout: the port names are all there is
+        return OvsSettings(ports=found.ports)
+    ours = {name: port for name, port in layout.items() if not port["vm"]}
+    datapath = (found.ovs or {}).get("datapath_type")
+    return OvsSettings(
+        datapath_type=datapath if datapath in ("system", "netdev") else None,
+        ports=sorted(n for n, p in ours.items() if len(p["interfaces"]) == 1 and not p["internal"]),
+        bonds=[OvsBond(name=n, ports=p["interfaces"]) for n, p in sorted(ours.items())
+               if len(p["interfaces"]) > 1],
+        internal=[OvsInternal(name=n, tag=p["tag"]) for n, p in sorted(ours.items())
+                  if p["internal"]],
+    )  # fmt: skip

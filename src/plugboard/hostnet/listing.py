@@ -78,7 +78,7 @@ def _merge_ovs(listing: Listing, state: ovsdb.OvsState) -> None:
             listing.interfaces.append(iface)
         iface.type = "ovs-bridge"
         iface.ports = list(bridge["ports"])
-        iface.ovs = {"datapath_type": bridge["datapath_type"]}
+        iface.ovs = {"datapath_type": bridge["datapath_type"], "layout": bridge["layout"]}
     for name, port in state.interfaces.items():
         iface = listing.find(name)
         if iface is None or name == port["bridge"]:

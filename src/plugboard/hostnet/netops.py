@@ -2,14 +2,16 @@
 namespace, carry out a plan's steps and a rollback's operations (pyroute2, in the calling
 process's network namespace: the agent has entered the host's before it gets here).
 
-Open vSwitch and DHCP steps are not carried out yet: `unsupported` names them, so the agent
-refuses such a plan before it changes anything.
+DHCP steps are not carried out yet: `unsupported` names them, so the agent refuses such a
+plan before it changes anything. Open vSwitch bridges are made, changed and removed in OVSDB
+(plugboard.hostnet.ovsops); `by_ovs` names the steps that are done there.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -107,12 +109,37 @@ def index(ipr: IPRoute, name: str) -> int:
 # --- a plan's steps -----------------------------------------------------------------------
 def unsupported(steps: list[Step], desired: NetworkState) -> list[str]:
     """The steps this agent cannot carry out yet, in words (checked before anything changes)."""
-    found = [f"{s.action} {s.interface}: DHCP is not applied yet" for s in steps
-             if s.action == "dhcp"]  # fmt: skip
-    for iface in desired.interfaces:
-        if iface.type == "ovs-bridge":
-            found.append(f"{iface.name}: Open vSwitch bridges are not applied yet")
-    return found
+    return [f"{s.action} {s.interface}: DHCP is not applied yet" for s in steps
+            if s.action == "dhcp"]  # fmt: skip
+
+
+def by_ovs(step: Step, desired: NetworkState) -> bool:
+    """Whether a step is carried out in OVSDB, as part of its Open vSwitch bridge's
+    transaction: the bridge's making and removal, its ports' joining and leaving (a port of
+    an OVS bridge has no kernel master on the userspace datapath)."""
+    if step.action in ("create", "remove", "set"):
+        return _is_ovs(desired, step.interface)
+    if step.action == "enslave":
+        master = next((i for i in desired.interfaces if step.interface in i.ports()), None)
+        return master is not None and master.type == "ovs-bridge"
+    if step.action == "release":  # its detail names the master it leaves: "from br0"
+        return _is_ovs(desired, step.detail.removeprefix("from "))
+    return False
+
+
+def _is_ovs(desired: NetworkState, name: str) -> bool:
+    found = desired.find(name)
+    return found is not None and found.type == "ovs-bridge"
+
+
+def wait_for_link(ipr: IPRoute, name: str, timeout: float = 5.0) -> None:
+    """ovs-vswitchd makes a bridge's kernel device once it has carried a transaction out,
+    and a moment after it says so on the userspace datapath (a tap it opens)."""
+    deadline = time.monotonic() + timeout
+    while not ipr.link_lookup(ifname=name):
+        if time.monotonic() > deadline:
+            raise StepFailed(f"{name}: Open vSwitch did not make its device in {timeout:g} s")
+        time.sleep(0.02)
 
 
 def apply_step(ipr: IPRoute, step: Step, desired: NetworkState) -> None:

@@ -18,6 +18,7 @@ COLUMNS = {
     "Port": ["_uuid", "name", "interfaces", "tag", "trunks", "vlan_mode"],
     "Interface": ["_uuid", "name", "type", "error", "external_ids"],
 }
+VM_KEYS = ("vm-id", "attached-mac", "iface-id")  # libvirt's marks on a VM's interface
 
 
 class OvsdbUnavailable(RuntimeError):
@@ -95,6 +96,7 @@ def read(endpoint: str) -> OvsState:
         state.bridges[bridge["name"]] = {
             "datapath_type": bridge["datapath_type"] or "system",
             "ports": sorted(p["name"] for p in members if p["name"] != bridge["name"]),
+            "layout": _layout(bridge["name"], members, ifaces),
         }
         for port in members:
             for uuid in _uuids(port["interfaces"]):
@@ -114,6 +116,24 @@ def read(endpoint: str) -> OvsState:
                     "vm": _map(iface["external_ids"]).get("vm-id"),
                 }
     return state
+
+
+def _layout(bridge: str, members: list[dict], ifaces: dict[str, dict]) -> dict[str, dict]:
+    """Each port of a bridge (not its own) with its interfaces: what a desired state's
+    ovs_bridge (ports, bonds, internal ports with tags) is read from. `vm`: a port libvirt
+    made for a VM's vNIC, which a host network change leaves alone."""
+    found = {}
+    for port in members:
+        rows = [ifaces[u] for u in _uuids(port["interfaces"]) if u in ifaces]
+        if port["name"] == bridge or not rows:
+            continue
+        found[port["name"]] = {
+            "interfaces": sorted(r["name"] for r in rows),
+            "internal": all(r["type"] == "internal" for r in rows),
+            "tag": _one(port["tag"]),
+            "vm": any(k in _map(r["external_ids"]) for r in rows for k in VM_KEYS),
+        }
+    return found
 
 
 # --- Mirror rows (plugboard.hostnet.mirror) -----------------------------------------------------

@@ -288,6 +288,23 @@ def _settings(wanted: list[Interface], now: Mapping[str, Interface], out: Plan) 
                 if iface.bond.primary:
                     detail += f", primary {iface.bond.primary}"
                 out.steps.append(Step("set", iface.name, detail, "asked"))
+        if iface.ovs_bridge is not None:
+            _ovs_settings(iface, old, out)
+
+
+def _ovs_settings(iface: Interface, old: Interface | None, out: Plan) -> None:
+    """An Open vSwitch bridge's bonds and internal ports (its plain ports are enslaved like a
+    Linux bridge's): one step, which the agent carries out as one OVSDB transaction."""
+    assert iface.ovs_bridge is not None
+    was = old.ovs_bridge if old is not None else None
+    asked = (sorted(iface.ovs_bridge.bonds, key=str), sorted(iface.ovs_bridge.internal, key=str))
+    had = (sorted(was.bonds, key=str), sorted(was.internal, key=str)) if was else ([], [])
+    if asked != had:
+        bonds = ", ".join(f"{b.name}({'+'.join(b.ports)})" for b in iface.ovs_bridge.bonds)
+        internal = ", ".join(f"{i.name}(tag {i.tag})" for i in iface.ovs_bridge.internal)
+        parts = [f"bonds {bonds}" if bonds else "", f"internal {internal}" if internal else ""]
+        detail = "; ".join(filter(None, parts)) or "no bonds, no internal ports"
+        out.steps.append(Step("set", iface.name, detail, "asked"))
 
 
 def _addresses(wanted: list[Interface], now: Mapping[str, Interface], out: Plan) -> None:

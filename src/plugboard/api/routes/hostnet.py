@@ -77,9 +77,10 @@ class NetworkStateChange(NetworkState):
         "change by itself when they do.",
     )  # fmt: skip
 
-    def request(self) -> ChangeRequest:
+    def request(self, etc_dir: str = "/etc/network") -> ChangeRequest:
         desired = NetworkState(interfaces=self.interfaces, routes=self.routes)
-        return ChangeRequest(desired, self.rollback_timeout, [str(p) for p in self.probes])
+        probes = [str(p) for p in self.probes]
+        return ChangeRequest(desired, self.rollback_timeout, probes, etc_dir)
 
 
 class ChangeOut(BaseModel):
@@ -96,6 +97,14 @@ class ChangeOut(BaseModel):
     reason: str | None = Field(None, description="Why it was rolled back or failed")
     confirmed_by: str | None = Field(None, description="caller, probes or nothing to do")
     rollback_errors: list[str] = Field(default_factory=list)
+    persisted: str | None = Field(
+        None, description="The file on the host a confirmed change was written to (ifupdown)"
+    )
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="What the confirmation could not do: the host's interfaces file does not "
+        "source the written one, a route not written, the file not writable",
+    )
 
     @classmethod
     def of(cls, change: HostChange) -> "ChangeOut":
@@ -140,8 +149,9 @@ def apply_network_state(
         found = hostnet.checked_plan(host, who, body.request().desired)
         out = PlanOut(host=host.name, steps=[StepOut(**s.__dict__) for s in found.steps])
         return JSONResponse(out.model_dump(mode="json"))
+    etc_dir = hostnet_changes.etc_dir(svc.settings.hostnet_etc_dir, host)
     change = hostnet_changes.apply_change(
-        host, who, body.request(), svc.settings.hostnet_run_dir, svc.store
+        host, who, body.request(etc_dir), svc.settings.hostnet_run_dir, svc.store
     )
     out_change = ChangeOut.of(change)
     audit_detail(request, f"change {change.id}: {len(out_change.steps)} steps, {change.state}")
@@ -163,8 +173,11 @@ def confirm_network_state(
     host: HostDep, request: Request, svc: ServicesDep, who: CurrentUser
 ) -> ChangeOut:
     change = hostnet_changes.confirm(host, who, svc.settings.hostnet_run_dir, svc.store)
-    audit_detail(request, f"change {change.id} confirmed")
-    return ChangeOut.of(change)
+    out = ChangeOut.of(change)
+    audit_detail(request, f"change {change.id} confirmed, written to {out.persisted}")
+    request.state.audit_data = {"change": change.id, "persisted": out.persisted,
+                                "warnings": out.warnings}  # fmt: skip
+    return out
 
 
 @router.get("/changes/{change_id}", summary="A host network change and how it ended")
