@@ -155,6 +155,13 @@ def get_mirroring(host: HostConnection, by: Principal, vm: str, nic: str) -> Mir
     return host.call(read)
 
 
+def vm_mirroring(host: HostConnection, by: Principal, vm: str) -> dict[str, MirrorSetting]:
+    """Each vNIC's mirroring setting on a VM (by vNIC name; a vNIC not mirroring is absent),
+    from its XML alone: what a VM's page shows on each card without reading tc or OVSDB."""
+    policy.require(by, Action.SEE, vm_object(host.name, vm))
+    return host.call(lambda lv: read_settings(read_vm(lv.domain(vm)).root))
+
+
 def set_mirroring(
     host: HostConnection,
     store: Store,

@@ -17,6 +17,7 @@ from plugboard.web import (
     interfaces,
     live,
     networks,
+    profiles,
     vm,
     vm_templates,
     vms,
@@ -33,5 +34,17 @@ def install(app: FastAPI) -> None:
     app.state.web_hub = live.Hub()
     app.state.services.registry.subscribe(app.state.web_hub)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for module in (auth, hosts, networks, vms, live, vm, interfaces, vm_templates, events, access):
+    for module in (
+        auth,
+        hosts,
+        networks,
+        vms,
+        live,
+        vm,
+        interfaces,
+        vm_templates,
+        profiles,
+        events,
+        access,
+    ):
         app.include_router(module.router)

@@ -21,7 +21,7 @@ from plugboard.api.vm_schemas import (
     source_config,
     vnic_fields_from,
 )
-from plugboard.engine import interfaces, networks, vms, vnics
+from plugboard.engine import interfaces, mirroring, networks, profiles, vms, vnics
 from plugboard.errors import InvalidInput, PlugboardError
 from plugboard.vnic import VnicEdit
 from plugboard.web.core import (
@@ -86,11 +86,21 @@ def _live(
     )
     partial = is_htmx(request) if partial is None else partial
     template = "_vm_live.html" if partial else "vm.html"
+    connection = who.services.registry.get(host)
     return render(
         request, template, status, who=who, host=host, hosts=host_names(who), section="vms",
         vm=view, choices=choices_for(who, host, vm), choice_of=choice_of,
-        source_config=source_config, models=MODELS, macvtap_modes=MACVTAP_MODES, **context,
+        source_config=source_config, models=MODELS, macvtap_modes=MACVTAP_MODES,
+        mirroring=mirroring.vm_mirroring(connection, who.principal, vm),
+        profile_names=_profile_names(who) if who.can_operate(host, vm) else [], **context,
     )  # fmt: skip
+
+
+def _profile_names(who: Viewer) -> list[str]:
+    """The Profile select's options: every profile (the engine says, when one is chosen,
+    whether the caller may use its network)."""
+    with who.services.store.session() as db:
+        return [p.name for p in profiles.list_profiles(db)]
 
 
 @router.get("", response_class=HTMLResponse, include_in_schema=False)
@@ -228,3 +238,26 @@ def remove(
     if not is_htmx(request):
         return see_other(f"/hosts/{host}/vms/{vm}", request)
     return _live(request, who, host, vm, removed=nic)
+
+
+@router.post("/nics/{nic}/mirroring", include_in_schema=False)
+def mirror(
+    request: Request, who: Who, host: Name, vm: Name, nic: VnicName, posted: FormDep
+) -> Response:
+    """Switch the vNIC's whole-network port mirroring on or off, live, as the API's PUT
+    .../mirroring does (no plan: the card itself does not change); a refusal (on needs
+    host-admin) is shown on the card."""
+    connection = who.services.registry.get(host)
+    try:
+        check_change(request, who, posted)
+        on = posted.text("port_mirroring") == "on"
+        target = f"hosts/{host}/vms/{vm}/nics/{nic}/mirroring"
+        with audited(who, "PUT /hosts/{host}/vms/{vm}/nics/{nic}/mirroring", target):
+            change = mirroring.set_mirroring(
+                connection, who.services.store, who.principal, vm, nic, on, []
+            )
+    except PlugboardError as err:
+        return _failed(request, who, host, vm, nic, err, None)
+    if not is_htmx(request):
+        return see_other(f"/hosts/{host}/vms/{vm}", request)
+    return _live(request, who, host, vm, for_nic=nic, mirrored=change.view)

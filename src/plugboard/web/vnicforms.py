@@ -14,7 +14,7 @@ from plugboard.engine.vm_state import VnicState
 from plugboard.errors import InvalidInput
 from plugboard.hostnet.model import Listing
 from plugboard.netxml.model import MACVTAP_MODES
-from plugboard.vnic.model import DEFAULT_MACVTAP_MODE, MODELS, Vnic
+from plugboard.vnic.model import DEFAULT_MACVTAP_MODE, MODELS, Limits, Vnic
 from plugboard.web.core import Form
 
 NO_NETWORK = "none"
@@ -82,8 +82,7 @@ def body_from(posted: Form, card: VnicState) -> dict[str, Any]:
         if toggle in posted:
             body[toggle] = _bool(posted.text(toggle), toggle)
     if "source" in posted:
-        if _source_changed(posted, card):
-            body["source"] = _source(posted)
+        body |= _wiring(posted, card)
         mac = posted.text("mac").lower()
         if mac != card.vnic.mac:
             body["mac"] = mac or None
@@ -135,6 +134,19 @@ def _bool(text: str, field: str) -> bool:
     return text == "true"
 
 
+def _wiring(posted: Form, card: VnicState) -> dict[str, Any]:
+    """The card's wiring as its form asks: through the Profile chosen (the Network select is
+    then the profile's to say), or its own source; "none" keeps the wiring the profile gave
+    and forgets the profile, unless another source is chosen."""
+    now = card.vnic.profile
+    asked = posted.text("profile") if "profile" in posted else (now or "")
+    if asked:
+        return {"profile": asked} if asked != now else {}
+    if _source_changed(posted, card):
+        return {"source": _source(posted)}
+    return {"profile": None} if now else {}
+
+
 def _source_changed(posted: Form, card: VnicState) -> bool:
     now = choice_of(card)
     asked = posted.text("source")
@@ -184,6 +196,10 @@ def changes(before: Vnic, after: Vnic) -> list[tuple[str, str, str]]:
     """What a plan changes, in words: (what, before, after)."""
     pairs = [
         ("source", _source_text(before), _source_text(after)),
+        ("profile", before.profile or "none", after.profile or "none"),
+        ("QoS", limits_text(before.bandwidth), limits_text(after.bandwidth)),
+        ("VLANs", vlans_text(before), vlans_text(after)),
+        ("filter", filter_text(before), filter_text(after)),
         ("MAC", before.mac, after.mac),
         ("model", before.model, after.model),
         ("plugged", _yes(before.plugged), _yes(after.plugged)),
@@ -215,3 +231,22 @@ def _source_text(vnic: Vnic) -> str:
         vlans = f" VLAN {src['vlan']}" if src.get("vlan") is not None else vlans
         return f"Open vSwitch {src['bridge']}{vlans}"
     return str(src["type"])
+
+
+def limits_text(limits: Limits) -> str:
+    """QoS in words: `inbound.average 1000, outbound.peak 2000` (kB/s; a burst in kB)."""
+    return ", ".join(f"{key} {value}" for key, value in limits) or "none"
+
+
+def vlans_text(vnic: Vnic) -> str:
+    """VLANs not already said by the source's words (an Open vSwitch port's are)."""
+    if vnic.vlan is None or (vnic.source is not None and vnic.source.type == "ovs"):
+        return "none"
+    return ("trunk " if vnic.vlan.trunk else "") + ", ".join(map(str, vnic.vlan.tags))
+
+
+def filter_text(vnic: Vnic) -> str:
+    ref = vnic.filter
+    if ref is None:
+        return "none"
+    return " ".join([ref.name] + [f"{k}={v}" for k, v in ref.parameters])
