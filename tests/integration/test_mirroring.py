@@ -236,6 +236,18 @@ def test_mirroring_of_one_vnic_follows_it_and_lets_it_change_live(
     new_tap = nic(svc, a)["target_dev"]
     assert any(new_tap in rule for rule in got["applied"]), (old_tap, new_tap, got)
 
+    # the host's libvirtd restarted: A is still mirrored, and the setting still M's
+    testhost.restart_libvirtd()
+    until(
+        "the service connected again", lambda: svc.get("/hosts/th").json()["state"] == "connected"
+    )
+    guests.refresh()  # the harness's handles were the old daemon's
+    networks.refresh()
+    until("the mirror of A after libvirtd restarted", lambda: mirrored(
+        seen(testhost, m, tap, from_a, ping(a, link_local(mac_b)))))  # fmt: skip
+    got = svc.get(f"{VM}/{m.name}/nics/nic1/mirroring").json()
+    assert got["mirror_of"] == [f"{a.name}/nic1"] and len(got["applied"]) == 2, got
+
     set_mirroring(svc, m)  # off
     assert plugboard_tc(testhost) == []
 
