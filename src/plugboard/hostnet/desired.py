@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from plugboard.hostnet.desired_plain import ports_of
 from plugboard.hostnet.model import HostInterface, Listing
 
 IFNAME_REGEX = r"^[A-Za-z0-9_.:-]{1,15}$"  # the kernel's IFNAMSIZ (16 with its NUL)
@@ -81,14 +82,7 @@ class Interface(Strict):
 
     def ports(self) -> list[str]:
         """The interfaces this one is the master of."""
-        if self.bridge is not None:
-            return list(self.bridge.ports)
-        if self.bond is not None:
-            return list(self.bond.ports)
-        if self.ovs_bridge is not None:
-            bonded = [p for b in self.ovs_bridge.bonds for p in b.ports]
-            return list(self.ovs_bridge.ports) + bonded
-        return []
+        return ports_of(self)
 
 
 class Route(Strict):

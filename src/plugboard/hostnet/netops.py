@@ -11,14 +11,16 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyroute2 import IPRoute
 
 from plugboard.hostnet.checkpoint import Link, Op, RouteEntry, Snapshot
-from plugboard.hostnet.desired import Interface, NetworkState
 from plugboard.hostnet.netlink import BOND_MODES
 from plugboard.hostnet.plan import Step
+
+if TYPE_CHECKING:  # the agent runs these without pydantic (desired_plain.py says why)
+    from plugboard.hostnet.desired import Interface, NetworkState
 
 IFF_UP = 0x1
 MAIN_TABLE = 254
