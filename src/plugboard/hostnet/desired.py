@@ -7,7 +7,7 @@ difference of two values of one type (plugboard.hostnet.plan)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -134,6 +134,14 @@ def _interface(found: HostInterface) -> Interface:
             if kind == "vlan" and found.parent and found.vlan_id
             else None
         ),
-        bond=BondSettings(ports=found.ports) if kind == "bond" else None,
+        bond=_bond(found) if kind == "bond" else None,
         ovs_bridge=OvsSettings(ports=found.ports) if kind == "ovs-bridge" else None,
     )
+
+
+def _bond(found: HostInterface) -> BondSettings:
+    """A bond as read: its mode too, when the source tells it (netlink does), so that a mode
+    change is planned as one (the default mode is not taken for the bond's)."""
+    if found.mode in get_args(BondMode):
+        return BondSettings(ports=found.ports, mode=found.mode)
+    return BondSettings(ports=found.ports)
