@@ -111,13 +111,13 @@ def _waiting(root: Path) -> Path | None:
     return next((p for p in reversed(_changes(root)) if _status(p).get("state") == "waiting"), None)
 
 
-def _waiting_now(root: Path, agent: Agent) -> Path | None:
+def _waiting_now(root: Path, uri: str) -> Path | None:
     """The change that waits, its status read from the host first (a remote host's copy here
     may say `waiting` after the host rolled it back)."""
     path = _waiting(root)
     if path is None:
         return None
-    agent.refresh(path)
+    agent_for(uri).refresh(path)
     return path if _status(path).get("state") == "waiting" else None
 
 
@@ -185,9 +185,8 @@ def apply_change(
     nothing changed)."""
     planned = checked_plan(host, by, asked.desired)
     root = host_dir(run_dir, host)
-    agent = agent_for(host.uri)
     with _lock(root):
-        waiting = _waiting_now(root, agent)
+        waiting = _waiting_now(root, host.uri)
         if waiting is not None:
             raise ChangePending(
                 f"change {waiting.name} waits for its confirmation on {host.name}: confirm it "
@@ -197,6 +196,7 @@ def apply_change(
         steps = [s.__dict__ for s in planned.steps]
         if not steps:
             return _nothing_to_do(host, path, asked)
+        agent = agent_for(host.uri)
         _write_request(path, asked, steps)
         _check_outcome(path, agent.apply(path, AGENT_TIMEOUT))
     change = HostChange(path.name, host.name, _status(path))
@@ -286,10 +286,10 @@ def confirm(host: HostConnection, by: Principal, run_dir: Path, store: Store) ->
     """Keep the change that waits (NO_CHANGE_WAITING if none does, or it rolled back)."""
     policy.require(by, Action.MANAGE, host_object(host.name))
     root = host_dir(run_dir, host)
-    agent = agent_for(host.uri)
-    path = _waiting_now(root, agent)
+    path = _waiting_now(root, host.uri)
     if path is None:
         raise NoChangeWaiting(_none_waiting(root, host.name))
+    agent = agent_for(host.uri)
     agent.confirm(path)
     deadline = time.monotonic() + CONFIRM_WAIT
     while (state := _status(path).get("state")) == "waiting" and time.monotonic() < deadline:
