@@ -3,19 +3,23 @@ PYTHON ?= python3
 VENV := .venv
 GUEST := build/guest/vmlinuz build/guest/initrd.img
 GUEST_SOURCES := scripts/build-guest $(wildcard scripts/guest/*)
+REMOTE_GUEST := build/remote-guest/vmlinuz build/remote-guest/initrd.img
+REMOTE_GUEST_SOURCES := scripts/build-remote-guest $(wildcard scripts/remote-guest/*)
 
-.PHONY: run test guest lint clean deps test-deps
+.PHONY: run test guest remote-guest lint clean deps test-deps
 
 run: deps $(VENV)/.installed
 	scripts/start-libvirtd
 	$(VENV)/bin/plugboard serve
 
-test: test-deps $(VENV)/.installed-test $(GUEST)
+test: test-deps $(VENV)/.installed-test $(GUEST) $(REMOTE_GUEST)
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest
 
 guest: $(GUEST)
+
+remote-guest: $(REMOTE_GUEST)
 
 deps:
 	scripts/install-deps
@@ -36,6 +40,9 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/bin/python
 
 $(GUEST) &: $(GUEST_SOURCES)
 	scripts/build-guest
+
+$(REMOTE_GUEST) &: $(REMOTE_GUEST_SOURCES)
+	scripts/build-remote-guest
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -9,8 +9,10 @@ and a service that starts again reads the outcome (and puts it in the audit log)
 same directory.
 
 A local host (its libvirtd runs on this machine) is reached by running the agent in the
-daemon's network namespace. A remote one (qemu+ssh) is refused with HOST_NOT_LOCAL: shipping
-the agent over SSH is not built yet.
+daemon's network namespace (LocalAgent). A remote one whose URI is reached over SSH
+(qemu+ssh://) gets the agent as a zip archive and runs it there (plugboard.hostnet.sshagent);
+the change's directory is then on the host, and this service keeps a copy of its status.
+Any other remote URI (qemu+tcp, qemu+tls) is refused with HOST_NOT_LOCAL.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import plugboard
 from plugboard.engine import audit, policy
@@ -41,9 +43,12 @@ from plugboard.errors import (
     HostError,
     HostNotLocal,
     NoChangeWaiting,
+    PlugboardError,
 )
 from plugboard.hostnet import netlink
 from plugboard.hostnet.desired import NetworkState
+from plugboard.hostnet.ssh import SshTarget
+from plugboard.hostnet.sshagent import SshAgent
 from plugboard.hosts.connection import HostConnection
 from plugboard.store import Store
 
@@ -112,14 +117,65 @@ def _waiting(root: Path) -> Path | None:
     return next((p for p in reversed(_changes(root)) if _status(p).get("state") == "waiting"), None)
 
 
+def _waiting_now(root: Path, uri: str) -> Path | None:
+    """The change that waits, its status read from the host first (a remote host's copy here
+    may say `waiting` after the host rolled it back)."""
+    path = _waiting(root)
+    if path is None:
+        return None
+    agent_for(uri).refresh(path)
+    return path if _status(path).get("state") == "waiting" else None
+
+
+# --- how the agent is reached -----------------------------------------------------------------
+class Agent(Protocol):
+    """Where a host's agent runs, and how the service reads and confirms its changes."""
+
+    poll: float  # seconds between reads of a waiting change's status
+
+    def apply(self, path: Path, timeout: float) -> str: ...  # stderr, for a report
+
+    def refresh(self, path: Path) -> None: ...  # status.json in `path` up to date
+
+    def confirm(self, path: Path) -> None: ...
+
+
+class LocalAgent:
+    """The agent run here, in the network namespace of the host's libvirtd; the change's
+    directory is the service's own."""
+
+    poll = 0.2
+
+    def __init__(self, netns: str) -> None:
+        self.netns = netns
+
+    def apply(self, path: Path, timeout: float) -> str:
+        return _run_agent(path, self.netns, timeout)
+
+    def refresh(self, path: Path) -> None:
+        """Nothing to do: the agent writes status.json in `path` itself."""
+
+    def confirm(self, path: Path) -> None:
+        (path / "confirm").touch()
+
+
+def agent_for(uri: str) -> Agent:
+    """The agent of a host: local (its libvirtd runs here), over SSH, or HOST_NOT_LOCAL."""
+    target = SshTarget.from_uri(uri)
+    if target is not None:
+        return SshAgent(target)
+    return LocalAgent(local_netns(uri))
+
+
 # --- apply ------------------------------------------------------------------------------------
 def local_netns(uri: str) -> str:
     """The network namespace of a host whose libvirtd runs here, or HOST_NOT_LOCAL."""
     socket_path = netlink.daemon_socket(uri)
     if socket_path is None:
         raise HostNotLocal(
-            "nothing was changed: this host's libvirtd runs on another machine, and applying "
-            "a network change over SSH is not built yet; ?dry_run=true shows the plan"
+            "nothing was changed: this host's libvirtd runs on another machine and its URI is "
+            "not reached over SSH (qemu+ssh://), which a network change needs; ?dry_run=true "
+            "shows the plan"
         )
     try:
         return f"/proc/{netlink.daemon_pid(socket_path)}/ns/net"
@@ -136,7 +192,7 @@ def apply_change(
     planned = checked_plan(host, by, asked.desired)
     root = host_dir(run_dir, host)
     with _lock(root):
-        waiting = _waiting(root)
+        waiting = _waiting_now(root, host.uri)
         if waiting is not None:
             raise ChangePending(
                 f"change {waiting.name} waits for its confirmation on {host.name}: confirm it "
@@ -146,14 +202,14 @@ def apply_change(
         steps = [s.__dict__ for s in planned.steps]
         if not steps:
             return _nothing_to_do(host, path, asked)
-        netns = local_netns(host.uri)
+        agent = agent_for(host.uri)
         _write_request(path, asked, steps)
-        _run_agent(path, netns)
+        _check_outcome(path, agent.apply(path, AGENT_TIMEOUT))
     change = HostChange(path.name, host.name, _status(path))
     if change.state == "failed":
         _record_outcome(store, host.name, path)
         raise _failure(change)
-    _watch(store, host.name, path)
+    _watch(store, host.name, path, agent)
     return change
 
 
@@ -172,9 +228,10 @@ def _write_request(path: Path, asked: ChangeRequest, steps: list[dict[str, Any]]
     (path / "request.json").write_text(json.dumps(request))
 
 
-def _run_agent(path: Path, netns: str) -> None:
+def _run_agent(path: Path, netns: str, timeout: float) -> str:
     """The agent in a session of its own (a signal to the service's process group does not
-    reach it); it exits once the change waits or has failed, and goes on detached."""
+    reach it); it exits once the change waits or has failed, and goes on detached. Its
+    stderr, for a report."""
     source = str(Path(plugboard.__file__).resolve().parents[1])
     env = os.environ | {
         "PYTHONPATH": os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")]))
@@ -190,16 +247,20 @@ def _run_agent(path: Path, netns: str) -> None:
     ]
     try:
         done = subprocess.run(
-            command, env=env, capture_output=True, text=True, timeout=AGENT_TIMEOUT,
+            command, env=env, capture_output=True, text=True, timeout=timeout,
             start_new_session=True, check=False,
         )  # fmt: skip
     except subprocess.TimeoutExpired:
-        raise HostError(f"the host did not apply the change within {AGENT_TIMEOUT:g} s "
+        raise HostError(f"the host did not apply the change within {timeout:g} s "
                         f"(its log: {path / 'agent.log'})") from None  # fmt: skip
-    # the detached agent may have ended it already (probes that answer at once)
+    return f"exit {done.returncode}: {done.stderr.strip()[-800:]}"
+
+
+def _check_outcome(path: Path, report: str) -> None:
+    """HOST_ERROR when the agent ended without saying how the apply went (the detached agent
+    may have ended the change already: probes that answer at once)."""
     if _status(path).get("state") not in ("waiting", *TERMINAL):
-        raise HostError(f"the host's agent ended without an outcome (exit {done.returncode}): "
-                        f"{done.stderr.strip()[-800:]}")  # fmt: skip
+        raise HostError(f"the host's agent ended without an outcome ({report})")
 
 
 def _failure(change: HostChange) -> ChangeFailed:
@@ -217,6 +278,8 @@ def get_change(
 ) -> HostChange:
     policy.require(by, Action.MANAGE, host_object(host.name))
     path = host_dir(run_dir, host) / change_id
+    if path.is_dir() and _status(path).get("state") not in TERMINAL:
+        agent_for(host.uri).refresh(path)
     status = _status(path)
     if not status:
         raise ChangeNotFound(f"host {host.name} has no network change {change_id}")
@@ -229,13 +292,15 @@ def confirm(host: HostConnection, by: Principal, run_dir: Path, store: Store) ->
     """Keep the change that waits (NO_CHANGE_WAITING if none does, or it rolled back)."""
     policy.require(by, Action.MANAGE, host_object(host.name))
     root = host_dir(run_dir, host)
-    path = _waiting(root)
+    path = _waiting_now(root, host.uri)
     if path is None:
         raise NoChangeWaiting(_none_waiting(root, host.name))
-    (path / "confirm").touch()
+    agent = agent_for(host.uri)
+    agent.confirm(path)
     deadline = time.monotonic() + CONFIRM_WAIT
     while (state := _status(path).get("state")) == "waiting" and time.monotonic() < deadline:
         time.sleep(0.02)
+        agent.refresh(path)
     change = HostChange(path.name, host.name, _status(path))
     if state != "confirmed":
         why = change.status.get("reason", "its deadline passed")
@@ -258,13 +323,16 @@ def _none_waiting(root: Path, host: str) -> str:
 
 
 # --- the audit log of what the host did on its own --------------------------------------------
-def _watch(store: Store, host: str, path: Path) -> None:
+def _watch(store: Store, host: str, path: Path, agent: Agent) -> None:
     """Follow a waiting change until it ends, and log how (the host's confirmation by probes
-    or rollback is no request of anyone's)."""
+    or rollback is no request of anyone's). A host that cannot be read for a while (the
+    change cut it off) is read again: it rolls back by itself."""
 
     def follow() -> None:
         while _status(path).get("state") not in TERMINAL:
-            time.sleep(0.2)
+            time.sleep(agent.poll)
+            with contextlib.suppress(PlugboardError):
+                agent.refresh(path)
         _record_outcome(store, host, path)
 
     threading.Thread(target=follow, name=f"hostnet-{path.name[:8]}", daemon=True).start()

@@ -1,6 +1,7 @@
 """The part of a host network change that runs on the host (issue 18):
 
     python -m plugboard.hostnet.agent --dir /run/plugboard/hostnet/HOST/CHANGE [--netns PATH]
+    python -m plugboard.hostnet.agent read [--netns PATH]     (the host's interfaces, as JSON)
 
 It reads the change (desired state, plan, rollback timeout, probes) from DIR/request.json,
 enters the host's network namespace (the whole process: it is its own), takes a checkpoint,
@@ -14,6 +15,10 @@ The timer runs here, on the host, because a change that cuts the host off also c
 service that would have undone it. Every state is written to DIR/status.json (atomically),
 which is all the service reads. The foreground process exits once the change is waiting or
 has failed, so the service knows the outcome of the apply without waiting for the timer.
+
+It runs with the standard library and pyroute2 only: a remote host gets it as a zip archive
+(plugboard.hostnet.ship) and needs nothing but Python 3. So the desired state is read as
+plain JSON (plugboard.hostnet.desired_plain), not with the service's pydantic model.
 """
 
 from __future__ import annotations
@@ -27,15 +32,18 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pyroute2 import IPRoute
 from pyroute2.netns import setns
 
-from plugboard.hostnet import netops, ovsops, persist, probe
+from plugboard.hostnet import netlink, netops, probe
 from plugboard.hostnet.checkpoint import Snapshot, diff, mentioned, route_fixes, undo, verify
-from plugboard.hostnet.desired import NetworkState
+from plugboard.hostnet.desired_plain import PlainState
 from plugboard.hostnet.plan import Step
+
+if TYPE_CHECKING:
+    from plugboard.hostnet.desired import NetworkState
 
 log = logging.getLogger("plugboard.hostnet.agent")
 POLL = 0.05  # seconds between looks for the confirm file (a confirmation waits at most this)
@@ -48,7 +56,8 @@ class Terminated(BaseException):
 @dataclass
 class Request:
     id: str
-    desired: NetworkState
+    desired: NetworkState  # a PlainState at run time: the same attributes, no pydantic
+    desired_json: dict[str, Any]
     steps: list[Step]
     rollback_timeout: float = 60.0
     probes: list[str] = field(default_factory=list)
@@ -60,7 +69,8 @@ class Request:
         raw = json.loads(path.read_text())
         return cls(
             id=raw["id"],
-            desired=NetworkState.model_validate(raw["desired"]),
+            desired=cast("NetworkState", PlainState(raw["desired"])),
+            desired_json=raw["desired"],
             steps=[Step(**s) for s in raw["steps"]],
             rollback_timeout=float(raw.get("rollback_timeout", 60)),
             probes=list(raw.get("probes", [])),
@@ -114,8 +124,16 @@ def take(request: Request) -> Taken:
         before = netops.snapshot(ipr)
     endpoint = request.ovsdb or ""
     touched = {i.name for i in request.desired.interfaces if i.type == "ovs-bridge"}
-    ovs = ovsops.checkpoint(endpoint, touched) if touched else None
+    ovs = _ovsops().checkpoint(endpoint, touched) if touched else None
     return Taken(before, set(), ovs, endpoint)
+
+
+def _ovsops() -> Any:
+    """Open vSwitch's operations, imported when a change has an Open vSwitch bridge: they
+    need the `ovs` library, which the archive shipped to a remote host does not carry."""
+    from plugboard.hostnet import ovsops  # noqa: PLC0415 (see the docstring)
+
+    return ovsops
 
 
 def apply(request: Request, change: ChangeDir) -> Taken | None:
@@ -151,7 +169,7 @@ def apply(request: Request, change: ChangeDir) -> Taken | None:
 
 
 def _ovs_verify(request: Request, taken: Taken) -> list[str]:
-    return ovsops.verify(taken.endpoint, request.desired) if taken.ovs is not None else []
+    return _ovsops().verify(taken.endpoint, request.desired) if taken.ovs is not None else []
 
 
 def _apply_steps(request: Request, taken: Taken) -> Snapshot:
@@ -185,9 +203,9 @@ def _apply_ovs(request: Request, taken: Taken) -> None:
             continue
         log.info("Open vSwitch bridge %s: %s", iface.name, iface.state)
         if iface.state == "absent":
-            ovsops.remove_bridge(taken.endpoint, iface.name)
+            _ovsops().remove_bridge(taken.endpoint, iface.name)
         else:
-            ovsops.apply_bridge(taken.endpoint, iface, taken.ovs)
+            _ovsops().apply_bridge(taken.endpoint, iface, taken.ovs)
 
 
 def _fail(
@@ -205,7 +223,7 @@ def _fail(
         log.exception("rollback failed")
         errors.append(f"rollback: {err}")
     change.write(
-        state="failed", reason=why, desired=request.desired.model_dump(mode="json"),
+        state="failed", reason=why, desired=request.desired_json,
         current=mentioned(request.desired, current), diff=wrong or diff(before, current),
         rollback_errors=errors, left_after_rollback=left,
     )  # fmt: skip
@@ -219,7 +237,7 @@ def rollback(taken: Taken) -> tuple[list[str], list[str]]:
     before, created = taken.before, taken.created
     errors: list[str] = []
     if taken.ovs is not None:
-        errors += ovsops.restore(taken.endpoint, taken.ovs)
+        errors += _ovsops().restore(taken.endpoint, taken.ovs)
     with IPRoute() as ipr:
         _each(ipr, undo(before, netops.snapshot(ipr), created), errors)
         _each(ipr, route_fixes(before.routes, netops.snapshot(ipr).routes), errors)
@@ -237,6 +255,18 @@ def _each(ipr: IPRoute, ops: list, errors: list[str]) -> None:
 
 
 # --- waiting for the confirmation -----------------------------------------------------------
+def _persisted(request: Request, now: Snapshot) -> tuple[str | None, list[str]]:
+    """The confirmed change written in ifupdown's format; (where, warnings). plugboard's
+    writer needs pydantic, which the archive shipped to a remote host does not carry: there
+    the change is kept, and the warning says it was not written."""
+    try:
+        from plugboard.hostnet import persist  # noqa: PLC0415 (see the docstring)
+    except ImportError as err:
+        return None, [f"not written to {request.etc_dir}: this host cannot run the writer ({err})"]
+    written = persist.confirmed(request.desired, now, Path(request.etc_dir))
+    return written.path, written.warnings
+
+
 def wait(request: Request, change: ChangeDir, taken: Taken, deadline: float) -> str:
     """Until confirmed (by the caller or the probes) or the `deadline` (monotonic); the
     outcome's state. A confirmed change is written down (persist) before it says so, so that
@@ -248,9 +278,9 @@ def wait(request: Request, change: ChangeDir, taken: Taken, deadline: float) -> 
     if by is not None:
         with IPRoute() as ipr:
             now = netops.snapshot(ipr)
-        written = persist.confirmed(request.desired, now, Path(request.etc_dir))
+        path, warnings = _persisted(request, now)
         change.write(state="confirmed", confirmed_by=by, finished_at=time.time(),
-                     persisted=written.path, warnings=written.warnings)  # fmt: skip
+                     persisted=path, warnings=warnings)  # fmt: skip
         return "confirmed"
     late = time.monotonic() - deadline
     started = time.monotonic()
@@ -331,11 +361,24 @@ def run(directory: Path, netns: str | None) -> int:
     os._exit(0)  # the grandchild: no atexit of a parent's interpreter state
 
 
+def read(netns: str | None) -> int:
+    """The host's interfaces as netlink shows them, as JSON on stdout: how the service reads a
+    host it reaches over SSH (more than libvirt's interface API shows)."""
+    json.dump([asdict(i) for i in netlink.read(netns)], sys.stdout)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m plugboard.hostnet.agent")
-    parser.add_argument("--dir", type=Path, required=True, help="the change's directory")
+    parser.add_argument("command", nargs="?", choices=("apply", "read"), default="apply",
+                        help="apply the change in --dir, or read the host")  # fmt: skip
+    parser.add_argument("--dir", type=Path, help="the change's directory (apply)")
     parser.add_argument("--netns", help="the host's network namespace (/proc/PID/ns/net)")
     args = parser.parse_args(argv)
+    if args.command == "read":
+        return read(args.netns)
+    if args.dir is None:
+        parser.error("apply needs --dir")
     logging.basicConfig(filename=args.dir / "agent.log", level=logging.INFO,
                         format="%(asctime)s %(process)d %(levelname)s %(message)s")  # fmt: skip
     return run(args.dir, args.netns)

@@ -12,9 +12,11 @@ made again), and rollback must put those back too. Reading one is netlink
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from plugboard.hostnet.desired import Interface, NetworkState
+if TYPE_CHECKING:  # the agent runs these without pydantic (desired_plain.py says why)
+    from plugboard.hostnet.desired import Interface, NetworkState
+
 
 # Kinds plugboard configures (state_of's); other ports of a bridge (VM taps) stay as they are.
 CONFIGURABLE = ("", "veth", "bridge", "vlan", "bond", "openvswitch")

@@ -7,10 +7,11 @@ difference of two values of one type (plugboard.hostnet.plan)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from plugboard.hostnet.desired_plain import ports_of
 from plugboard.hostnet.model import HostInterface, Listing
 
 IFNAME_REGEX = r"^[A-Za-z0-9_.:-]{1,15}$"  # the kernel's IFNAMSIZ (16 with its NUL)
@@ -84,14 +85,7 @@ class Interface(Strict):
 
     def ports(self) -> list[str]:
         """The interfaces this one is the master of."""
-        if self.bridge is not None:
-            return list(self.bridge.ports)
-        if self.bond is not None:
-            return list(self.bond.ports)
-        if self.ovs_bridge is not None:
-            bonded = [p for b in self.ovs_bridge.bonds for p in b.ports]
-            return list(self.ovs_bridge.ports) + bonded
-        return []
+        return ports_of(self)
 
 
 class Route(Strict):
@@ -143,7 +137,7 @@ def _interface(found: HostInterface) -> Interface:
             if kind == "vlan" and found.parent and found.vlan_id
             else None
         ),
-        bond=BondSettings(ports=found.ports) if kind == "bond" else None,
+        bond=_bond(found) if kind == "bond" else None,
         ovs_bridge=_ovs(found) if kind == "ovs-bridge" else None,
     )
 
@@ -164,3 +158,11 @@ def _ovs(found: HostInterface) -> OvsSettings:
         internal=[OvsInternal(name=n, tag=p["tag"]) for n, p in sorted(ours.items())
                   if p["internal"]],
     )  # fmt: skip
+
+
+def _bond(found: HostInterface) -> BondSettings:
+    """A bond as read: its mode too, when the source tells it (netlink does), so that a mode
+    change is planned as one (the default mode is not taken for the bond's)."""
+    if found.mode in get_args(BondMode):
+        return BondSettings(ports=found.ports, mode=found.mode)
+    return BondSettings(ports=found.ports)

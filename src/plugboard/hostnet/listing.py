@@ -3,8 +3,10 @@
 On a host whose libvirtd runs on this machine (its URI names a local socket), plugboard reads
 them the way the host sees them: over netlink in libvirtd's network namespace, and from the
 Open vSwitch database that libvirtd's ovs-vsctl uses (/run/openvswitch/db.sock as libvirtd sees
-it). A remote host is read through libvirt's interface and node-device APIs, which see less;
-the listing says which source it used and what that source cannot see.
+it). A remote host reached over SSH (qemu+ssh://) is read over netlink by the agent run
+there (plugboard.hostnet.sshagent); any other remote host, or one whose SSH fails, through
+libvirt's interface and node-device APIs, which see less. The listing says which source it
+used and what that source cannot see.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ import logging
 
 from lxml import etree
 
-from plugboard.errors import HostInterfaceNotFound, InvalidInput, OvsBridgeNotFound
-from plugboard.hostnet import netlink, ovsdb, remote
+from plugboard.errors import HostError, HostInterfaceNotFound, InvalidInput, OvsBridgeNotFound
+from plugboard.hostnet import netlink, ovsdb, remote, sshagent
 from plugboard.hostnet.model import HostInterface, Listing
+from plugboard.hostnet.ssh import SshTarget
 from plugboard.hosts.adapter import Libvirt
 
 log = logging.getLogger(__name__)
@@ -56,7 +59,7 @@ def _from_the_host(lv: Libvirt, cannot_see: list[str]) -> Listing | None:
     try:
         local = local_endpoints(lv.uri)
         if local is None:
-            return None
+            return _over_ssh(lv.uri, cannot_see)
         netns, endpoint = local
         listing = Listing("netlink", cannot_see, netlink.read(netns))
     except OSError as err:  # not allowed into libvirtd's namespace (not root?)
@@ -68,6 +71,21 @@ def _from_the_host(lv: Libvirt, cannot_see: list[str]) -> Listing | None:
     except ovsdb.OvsdbUnavailable as err:
         listing.cannot_see.append(f"Open vSwitch: {err} (is it running?)")
     return listing
+
+
+def _over_ssh(uri: str, cannot_see: list[str]) -> Listing | None:
+    """netlink on a remote host, read by the agent run there over SSH; None when the URI is
+    not reached over SSH, or SSH fails (`cannot_see` says why)."""
+    target = SshTarget.from_uri(uri)
+    if target is None:
+        return None
+    try:
+        found = sshagent.read(target)
+    except HostError as err:
+        cannot_see.append(f"netlink over SSH: {err}")
+        return None
+    ovs = "Open vSwitch bridges and their ports (OVSDB is not read over SSH yet)"
+    return Listing("netlink", [*cannot_see, ovs], found)
 
 
 def _merge_ovs(listing: Listing, state: ovsdb.OvsState) -> None:

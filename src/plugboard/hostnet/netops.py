@@ -13,14 +13,16 @@ import ipaddress
 import socket
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyroute2 import IPRoute
 
 from plugboard.hostnet.checkpoint import Link, Op, RouteEntry, Snapshot
-from plugboard.hostnet.desired import Interface, NetworkState
 from plugboard.hostnet.netlink import BOND_MODES
 from plugboard.hostnet.plan import Step
+
+if TYPE_CHECKING:  # the agent runs these without pydantic (desired_plain.py says why)
+    from plugboard.hostnet.desired import Interface, NetworkState
 
 IFF_UP = 0x1
 MAIN_TABLE = 254
@@ -168,6 +170,9 @@ def _create(ipr: IPRoute, step: Step, desired: NetworkState) -> None:
     if iface.vlan is not None:
         base = index(ipr, iface.vlan.base)
         ipr.link("add", ifname=iface.name, kind="vlan", link=base, vlan_id=iface.vlan.id)
+    elif iface.bond is not None:  # its mode now, while it has no ports (set_bond says why)
+        mode = BOND_MODES.index(iface.bond.mode)
+        ipr.link("add", ifname=iface.name, kind="bond", bond_mode=mode)
     elif iface.type in ("bridge", "bond"):
         ipr.link("add", ifname=iface.name, kind=iface.type)
     else:
@@ -217,9 +222,31 @@ def set_bridge(ipr: IPRoute, name: str, stp: int | None, delay: int | None) -> N
 
 
 def set_bond(ipr: IPRoute, name: str, settings: dict[str, Any]) -> None:
-    """A bond's mode can change only while it is down and has no ports (the kernel's rule)."""
+    """A bond's mode can change only while it is down and has no ports (the kernel's rule:
+    BOND_OPTFLAG_NOSLAVES | BOND_OPTFLAG_IFDOWN, else ENOTEMPTY), so a mode change releases
+    its ports, sets the mode and enslaves them again, and the bond is up again if it was."""
+    idx = index(ipr, name)
     attrs = {f"bond_{k}": v for k, v in settings.items() if v is not None}
-    ipr.link("set", index=index(ipr, name), kind="bond", **attrs)
+    mode = attrs.pop("bond_mode", None)
+    link = ipr.get_links(idx)[0]
+    info = link.get("linkinfo")
+    data = info.get("data") if info is not None else None
+    if mode is not None and (data is None or data.get("IFLA_BOND_MODE") != mode):
+        _change_bond_mode(ipr, idx, mode, bool(link["flags"] & IFF_UP))
+    if attrs:
+        ipr.link("set", index=idx, kind="bond", **attrs)
+
+
+def _change_bond_mode(ipr: IPRoute, idx: int, mode: int, up: bool) -> None:
+    ports = [m["index"] for m in ipr.get_links() if m.get("master") == idx]
+    for port in ports:
+        ipr.link("set", index=port, master=0)
+    ipr.link("set", index=idx, state="down")
+    ipr.link("set", index=idx, kind="bond", bond_mode=mode)
+    for port in ports:
+        ipr.link("set", index=port, master=idx)
+    if up:
+        ipr.link("set", index=idx, state="up")
 
 
 def _address(ipr: IPRoute, step: Step, desired: NetworkState) -> None:

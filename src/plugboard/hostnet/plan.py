@@ -15,8 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from plugboard.hostnet.desired import Interface, NetworkState, Route
+if TYPE_CHECKING:  # the agent runs these without pydantic (desired_plain.py says why)
+    from plugboard.hostnet.desired import Interface, NetworkState, Route
 
 
 @dataclass(frozen=True)
