@@ -216,12 +216,12 @@ class Conflict(PlugboardError):
 
 
 class HostNotLocal(Conflict):
-    """A host network change for a host whose libvirtd runs on another machine: applying
-    one over SSH (the agent shipped as Ansible ships its modules) is not built yet. Nothing
-    was changed; plan it with ?dry_run=true, apply it on the host itself."""
+    """A host network change for a remote host whose URI has no SSH (qemu+tls, qemu+tcp): the
+    change is applied over SSH (qemu+ssh URIs), and this one gives no way in. Nothing was
+    changed; plan it with ?dry_run=true, or register the host by a qemu+ssh URI."""
 
     code = "HOST_NOT_LOCAL"
-    title = "Host network changes are applied to local hosts only (for now)."
+    title = "Host network changes need a local host or one reached over SSH (qemu+ssh)."
 
 
 class ChangePending(Conflict):

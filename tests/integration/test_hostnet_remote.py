@@ -112,6 +112,17 @@ def test_remote_vlan_on_a_bond_applied_and_confirmed(rsvc, remote_guest: RemoteG
     confirmed = rsvc.post("/hosts/rg/network-state/confirm")
     assert confirmed.status_code == 200, confirmed.text
     assert confirmed.json()["state"] == "confirmed"
+    # written in the guest, where its etc dir (the service's, a tmpfs there) is
+    target = rsvc.settings.hostnet_etc_dir.replace("{host}", "rg") + "/interfaces.d/plugboard"
+    assert confirmed.json()["persisted"] == target, confirmed.json()
+    assert not [w for w in confirmed.json()["warnings"] if "not written" in w]
+    text = remote_guest.ssh("cat", target).stdout
+    assert (
+        "auto pbbond0\niface pbbond0 inet manual\n    bond-slaves eth1 eth2\n"
+        "    bond-mode balance-rr\n    bond-miimon 100\n"
+    ) in text
+    assert "iface pbbond0.42 inet static\n    vlan-raw-device pbbond0\n" in text
+    assert "    address 192.0.2.42/24\n" in text
 
     links = remote_guest.links()
     bond = links["pbbond0"]["linkinfo"]

@@ -128,3 +128,14 @@ def test_verify_reads_admin_state_ports_settings_and_ignores_vm_taps():
 
 def test_a_snapshot_survives_its_json_form():
     assert Snapshot.from_json(BEFORE.to_json()) == BEFORE
+
+
+def test_a_created_vlan_is_deleted_before_the_created_bond_it_is_stacked_on():
+    # the kernel deletes a VLAN with its base: deleted after it, it was "no such interface"
+    now = snap(VIRBR, TAP, ETH,
+               Link("bond0", "bond", True, 1500, settings={"mode": 0, "miimon": 100}),
+               Link("bond0.7", "vlan", True, 1500, settings={"base": "bond0", "id": 7}),
+               Link("bond0.7.9", "vlan", True, 1500, settings={"base": "bond0.7", "id": 9}),
+               routes=BEFORE.routes)  # fmt: skip
+    ops = undo(BEFORE, now, created={"bond0", "bond0.7", "bond0.7.9"})
+    assert ops == [Op("delete", "bond0.7.9"), Op("delete", "bond0.7"), Op("delete", "bond0")]

@@ -28,6 +28,37 @@ def test_ship_archive_runs_with_the_standard_library_only(tmp_path):
     assert "lo" in {i["name"] for i in json.loads(done.stdout)}
 
 
+WRITE = """
+import json, sys
+from pathlib import Path
+from plugboard.hostnet import persist
+from plugboard.hostnet.checkpoint import Link, Snapshot
+assert "pydantic" not in sys.modules
+links = {"br0": Link("br0", "bridge", True, 1500, settings={"forward_delay": 1500},
+                     addresses=("10.0.0.1/24",)),
+         "eth1": Link("eth1", "veth", True, 1500, master="br0")}
+written = persist.confirmed(json.loads(sys.argv[1]), Snapshot(links), Path(sys.argv[2]))
+print(json.dumps([written.path, written.warnings]))
+"""
+
+
+def test_ship_archive_writes_a_confirmed_change_with_the_standard_library_only(tmp_path):
+    """The ifupdown writer (plugboard.hostnet.persist) runs from the archive, without pydantic:
+    a remote host writes a confirmed change down too."""
+    path = tmp_path / "agent.pyz"
+    path.write_bytes(ship.archive().data)
+    # a NetworkState's JSON as the service sends it (only what differs from the defaults)
+    desired = {"interfaces": [{"name": "br0", "type": "bridge", "bridge": {"ports": ["eth1"]}}]}
+    code = f"import sys; sys.path.insert(0, {str(path)!r})\n{WRITE}"
+    done = subprocess.run([sys.executable, "-I", "-S", "-c", code,
+                           json.dumps(desired), str(tmp_path / "etc")],
+                          capture_output=True, text=True, check=False, timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    target = tmp_path / "etc/interfaces.d/plugboard"
+    assert json.loads(done.stdout)[0] == str(target)
+    assert "auto br0\niface br0 inet static\n    bridge_ports eth1\n" in target.read_text()
+
+
 def test_ship_archive_is_the_same_bytes_each_build():
     first = ship.archive().data
     ship.archive.cache_clear()

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, cast
 from pyroute2 import IPRoute
 from pyroute2.netns import setns
 
-from plugboard.hostnet import netlink, netops, probe
+from plugboard.hostnet import netlink, netops, persist, probe
 from plugboard.hostnet.checkpoint import Snapshot, diff, mentioned, route_fixes, undo, verify
 from plugboard.hostnet.desired_plain import PlainState
 from plugboard.hostnet.plan import Step
@@ -142,7 +142,7 @@ def apply(request: Request, change: ChangeDir) -> Taken | None:
         taken = take(request)
     except Exception as err:  # OVSDB not answering: nothing was changed
         change.write(state="failed", reason=f"no checkpoint could be taken: {err}", diff=[],
-                     desired=request.desired.model_dump(mode="json"), current={},
+                     desired=request.desired_json, current={},
                      rollback_errors=[], left_after_rollback=[])  # fmt: skip
         return None
     checkpoint = {"netlink": taken.before.to_json(), "ovsdb": taken.ovs}
@@ -256,14 +256,8 @@ def _each(ipr: IPRoute, ops: list, errors: list[str]) -> None:
 
 # --- waiting for the confirmation -----------------------------------------------------------
 def _persisted(request: Request, now: Snapshot) -> tuple[str | None, list[str]]:
-    """The confirmed change written in ifupdown's format; (where, warnings). plugboard's
-    writer needs pydantic, which the archive shipped to a remote host does not carry: there
-    the change is kept, and the warning says it was not written."""
-    try:
-        from plugboard.hostnet import persist  # noqa: PLC0415 (see the docstring)
-    except ImportError as err:
-        return None, [f"not written to {request.etc_dir}: this host cannot run the writer ({err})"]
-    written = persist.confirmed(request.desired, now, Path(request.etc_dir))
+    """The confirmed change written in ifupdown's format; (where, warnings)."""
+    written = persist.confirmed(request.desired_json, now, Path(request.etc_dir))
     return written.path, written.warnings
 
 

@@ -116,8 +116,9 @@ def undo(before: Snapshot, now: Snapshot, created: set[str]) -> list[Op]:
 
     `created`: what the change made. Only those are deleted: a link that appeared since the
     checkpoint for another reason (a VM started meanwhile and got its tap) is not ours."""
-    ops = [Op("delete", n) for n in sorted(created) if n in now.links and n not in before.links]
-    gone = {op.name for op in ops}
+    made = [n for n in sorted(created) if n in now.links and n not in before.links]
+    ops = [Op("delete", n) for n in sorted(made, key=lambda n: -_depth(now.links, n))]
+    gone = set(made)
     kept = {n: link for n, link in now.links.items() if n not in gone}
     # what can be had back: what is still there, and the kinds that can be made again
     back = {n: link for n, link in before.links.items() if n in kept or link.kind in REMAKEABLE}
@@ -133,6 +134,15 @@ def undo(before: Snapshot, now: Snapshot, created: set[str]) -> list[Op]:
     ops += [Op("up" if link.up else "down", n) for n, link in back.items()
             if n not in kept or kept[n].up != link.up]  # fmt: skip
     return ops
+
+
+def _depth(links: dict[str, Link], name: str) -> int:
+    """How many devices `name` is stacked on (a VLAN on a bond: 1). Deleted deepest first: the
+    kernel deletes a VLAN with its base, and deleting it after would find no such interface."""
+    seen = [name]
+    while (base := links[seen[-1]].settings.get("base")) in links and base not in seen:
+        seen.append(base)
+    return len(seen) - 1
 
 
 def _master(links: dict[str, Link], name: str) -> str | None:

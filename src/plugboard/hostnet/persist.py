@@ -11,7 +11,8 @@ a person who deletes it makes plugboard forget.
 Open vSwitch keeps its bridges in its own database (OVSDB persists on disk), so an OVS
 bridge is named in a comment and nothing else is written for it. The functions here are pure
 but `confirmed`, which reads and writes the files; the agent calls it on the host, where the
-files are (see plugboard.hostnet.agent).
+files are (see plugboard.hostnet.agent). So it needs only the standard library: a remote host
+runs it from the agent's archive, without pydantic (plugboard.hostnet.ship).
 """
 
 from __future__ import annotations
@@ -19,20 +20,11 @@ from __future__ import annotations
 import fnmatch
 import ipaddress
 import json
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
+from typing import Any, ClassVar, Literal, TypeVar
 
 from plugboard.hostnet.checkpoint import CONFIGURABLE, Link, Snapshot
-from plugboard.hostnet.desired import (
-    Addresses,
-    BondMode,
-    BondSettings,
-    BridgeSettings,
-    Interface,
-    NetworkState,
-    Route,
-    VlanSettings,
-)
 from plugboard.hostnet.netlink import BOND_MODES
 
 HEADER = "# plugboard-managed: "
@@ -43,6 +35,134 @@ FILE = "interfaces.d/plugboard"
 class Written:
     path: str | None
     warnings: list[str] = field(default_factory=list)
+
+
+# --- the managed set, as plain values ---------------------------------------------------------
+# plugboard.hostnet.desired's models as the writer needs them: the same fields, names and
+# defaults, as dataclasses. Why not the models: the writer runs in the agent, which a remote
+# host gets as an archive without pydantic (plugboard.hostnet.ship). The service validated the
+# state it sent; tests/unit/test_hostnet_persist.py holds these fields to the models'.
+V = TypeVar("V", bound="Value")
+
+
+class Value:
+    """A dataclass read from and written to the JSON pydantic gives: `NESTED` names the
+    fields that hold other values (or lists of them)."""
+
+    NESTED: ClassVar[dict[str, type[Value]]] = {}
+
+    @classmethod
+    def load(cls: type[V], raw: Any) -> V:
+        """From JSON (missing fields take their defaults); ValueError or TypeError when it
+        is not one."""
+        if not isinstance(raw, dict):
+            raise ValueError(f"{cls.__name__}: an object expected, not {raw!r}")
+        return cls(**{k: _load(cls.NESTED.get(k), v) for k, v in raw.items()})
+
+    def lean(self) -> dict[str, Any]:
+        """Its JSON without the fields that have their default (pydantic's exclude_defaults)."""
+        found = {}
+        for f in fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            default = f.default if f.default_factory is MISSING else f.default_factory()
+            if value != default:
+                found[f.name] = _lean(value)
+        return found
+
+
+def _load(kind: type[Value] | None, value: Any) -> Any:
+    if kind is None or value is None:
+        return value
+    if isinstance(value, list):
+        return [kind.load(v) for v in value]
+    return kind.load(value)
+
+
+def _lean(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_lean(v) for v in value]
+    return value.lean() if isinstance(value, Value) else value
+
+
+@dataclass(frozen=True)
+class Addresses(Value):
+    dhcp: bool = False
+    addresses: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class BridgeSettings(Value):
+    ports: list[str] = field(default_factory=list)
+    stp: bool = False
+    forward_delay: int = 15
+
+
+@dataclass(frozen=True)
+class VlanSettings(Value):
+    base: str
+    id: int
+
+
+@dataclass(frozen=True)
+class BondSettings(Value):
+    mode: str = "active-backup"  # one of netlink.BOND_MODES
+    miimon: int = 100
+    ports: list[str] = field(default_factory=list)
+    primary: str | None = None
+
+
+@dataclass(frozen=True)
+class OvsBond(Value):
+    name: str
+    ports: list[str]
+
+
+@dataclass(frozen=True)
+class OvsInternal(Value):
+    name: str
+    tag: int | None = None
+
+
+@dataclass(frozen=True)
+class OvsSettings(Value):
+    NESTED: ClassVar[dict[str, type[Value]]] = {"bonds": OvsBond, "internal": OvsInternal}
+    datapath_type: str | None = None
+    ports: list[str] = field(default_factory=list)
+    bonds: list[OvsBond] = field(default_factory=list)
+    internal: list[OvsInternal] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Interface(Value):
+    NESTED: ClassVar[dict[str, type[Value]]] = {
+        "ipv4": Addresses, "ipv6": Addresses, "bridge": BridgeSettings, "vlan": VlanSettings,
+        "bond": BondSettings, "ovs_bridge": OvsSettings,
+    }  # fmt: skip
+    name: str
+    type: str
+    state: str = "up"
+    mtu: int | None = None
+    ipv4: Addresses | None = None
+    ipv6: Addresses | None = None
+    bridge: BridgeSettings | None = None
+    vlan: VlanSettings | None = None
+    bond: BondSettings | None = None
+    ovs_bridge: OvsSettings | None = None
+
+
+@dataclass(frozen=True)
+class Route(Value):
+    destination: str
+    gateway: str | None = None
+    dev: str | None = None
+    state: Literal["present", "absent"] = "present"
+
+
+@dataclass(frozen=True)
+class NetworkState(Value):
+    NESTED: ClassVar[dict[str, type[Value]]] = {"interfaces": Interface, "routes": Route}
+    interfaces: list[Interface] = field(default_factory=list)
+    routes: list[Route] = field(default_factory=list)
 
 
 # --- what was confirmed -----------------------------------------------------------------------
@@ -86,10 +206,10 @@ def _family(asked: Addresses | None, have: list[str]) -> Addresses | None:
     return Addresses(addresses=sorted(have)) if have else None
 
 
-def _bond_mode(mode: int | None) -> BondMode:
+def _bond_mode(mode: int | None) -> str:
     if mode is None or mode not in range(len(BOND_MODES)):
         return "active-backup"
-    return BOND_MODES[mode]  # type: ignore[return-value]  # netlink's names are BondMode's
+    return BOND_MODES[mode]
 
 
 def merge(managed: NetworkState, confirmed: NetworkState) -> NetworkState:
@@ -118,15 +238,15 @@ def managed_in(text: str) -> NetworkState:
     if not first.startswith(HEADER):
         return NetworkState()
     try:
-        return NetworkState.model_validate_json(first.removeprefix(HEADER))
-    except ValueError:
+        return NetworkState.load(json.loads(first.removeprefix(HEADER)))
+    except (ValueError, TypeError):
         return NetworkState()
 
 
 # --- ifupdown's format ------------------------------------------------------------------------
 def render(managed: NetworkState) -> tuple[str, list[str]]:
     """The file's text, and the warnings (routes with no managed interface to hang on)."""
-    state = json.dumps(managed.model_dump(mode="json", exclude_defaults=True), sort_keys=True)
+    state = json.dumps(managed.lean(), sort_keys=True)
     lines = [HEADER + state,
              "# Written by plugboard when a host network change is confirmed; changes made",
              "# here by hand are lost at the next one. The line above is what plugboard manages.",
@@ -230,19 +350,20 @@ def _source_warning(etc_dir: Path, target: Path) -> list[str]:
             f"'source-directory {where}'): ifupdown will not read {target} at boot"]  # fmt: skip
 
 
-def confirmed(desired: NetworkState, snap: Snapshot, etc_dir: Path) -> Written:
-    """Merge the confirmed change into `etc_dir`/interfaces.d/plugboard (written atomically:
-    a reboot in the middle finds the old file or the new one); never raises: a change that
-    was confirmed stays confirmed, and a failure to write it is a warning."""
+def confirmed(desired: dict[str, Any], snap: Snapshot, etc_dir: Path) -> Written:
+    """Merge the confirmed change (`desired`: its NetworkState's JSON, as the service sent it)
+    into `etc_dir`/interfaces.d/plugboard (written atomically: a reboot in the middle finds
+    the old file or the new one); never raises: a change that was confirmed stays confirmed,
+    and a failure to write it is a warning."""
     target = etc_dir / FILE
     try:
         old = target.read_text() if target.exists() else ""
-        managed = merge(managed_in(old), as_confirmed(desired, snap))
+        managed = merge(managed_in(old), as_confirmed(NetworkState.load(desired), snap))
         text, warnings = render(managed)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(".plugboard.tmp")
         tmp.write_text(text)
         tmp.replace(target)
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, TypeError) as err:
         return Written(None, [f"the change is kept but was not written to {target}: {err}"])
     return Written(str(target), warnings + _source_warning(etc_dir, target))

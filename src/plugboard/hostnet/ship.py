@@ -28,7 +28,7 @@ import plugboard.hostnet
 # imports must be named here: tests/unit/test_hostnet_ship.py runs the archive without
 # site-packages and fails when one is missing.
 MODULES = ("__init__", "agent", "checkpoint", "desired_plain", "model", "netlink", "netops",
-           "plan", "probe")  # fmt: skip
+           "persist", "plan", "probe")  # fmt: skip
 PACKAGE_INIT = '"""plugboard\'s host agent, shipped as a zip archive (plugboard.hostnet.ship)."""\n'
 MAIN = (
     "import sys\n"
@@ -36,6 +36,7 @@ MAIN = (
     "sys.exit(main())\n"
 )  # fmt: skip
 STAMP = (1980, 1, 1, 0, 0, 0)  # zip's earliest date: the same bytes whenever it is built
+MARSHAL_VERSION = 2  # no shared references: the same bytes whatever the process holds
 UNCHECKED_HASH_PYC = 0b01  # PEP 552: a bytecode file that is used without a look at its source
 
 
@@ -64,10 +65,12 @@ def _bytecode(name: str, source: bytes) -> bytes:
     """`name`'s bytecode for this Python, as zipimport reads it beside the source. Why: zipimport
     cannot cache what it compiles, and compiling pyroute2 at each run took 20 s in a guest under
     TCG. A host whose Python is another version finds the magic number wrong and compiles the
-    source instead (zipimport falls back to it)."""
+    source instead (zipimport falls back to it). Marshal's version 2: the newer ones mark an
+    object shared when its reference count is above one, which depends on what else the
+    process holds, so the same source gave other bytes (and another archive name) later."""
     code = compile(source, name, "exec", dont_inherit=True)
     header = importlib.util.MAGIC_NUMBER + UNCHECKED_HASH_PYC.to_bytes(4, "little")
-    return header + importlib.util.source_hash(source) + marshal.dumps(code)
+    return header + importlib.util.source_hash(source) + marshal.dumps(code, MARSHAL_VERSION)
 
 
 def _with_bytecode(files: dict[str, bytes]) -> dict[str, bytes]:
