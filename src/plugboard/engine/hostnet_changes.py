@@ -347,7 +347,7 @@ def _record_outcome(store: Store, host: str, path: Path) -> None:
     s = _status(path)
     data = {key: s.get(key) for key in ("reason", "diff", "steps", "rollback_errors",
             "left_after_rollback", "confirmed_by", "deadline_to_rolled_back_ms",
-            "persisted", "warnings")}  # fmt: skip
+            "persisted", "warnings", "dhcp_clients")}  # fmt: skip
     with contextlib.suppress(Exception), store.session() as db:  # the store may be closing
         audit.record(
             db, actor="plugboard", action=f"host network change {s.get('state')}",

@@ -11,6 +11,11 @@ the agent detaches (double fork, a session of its own) so that it outlives the s
 keeps the change only when DIR/confirm appears or every probe answers before the deadline;
 else it rolls back to the checkpoint (`rolled-back`).
 
+An IPv4 `dhcp` step starts a DHCP client (plugboard.hostnet.netops.start_dhcp) with its files
+in DIR, once the other steps are done, and waits for its lease; its pid is in the checkpoint
+and status.json (`dhcp_clients`). A rollback stops exactly that process before it removes the
+address; a confirmed change leaves it running, the host's from then on.
+
 The timer runs here, on the host, because a change that cuts the host off also cuts off the
 service that would have undone it. Every state is written to DIR/status.json (atomically),
 which is all the service reads. The foreground process exits once the change is waiting or
@@ -89,13 +94,16 @@ def ovs_endpoint(netns: str | None) -> str:
 
 @dataclass
 class Taken:
-    """What a rollback needs: the netlink checkpoint, the links the change made, and the
-    OVSDB checkpoint of the Open vSwitch bridges it touches (None when it touches none)."""
+    """What a rollback needs: the netlink checkpoint, the links the change made, the OVSDB
+    checkpoint of the Open vSwitch bridges it touches (None when it touches none), and the
+    DHCP clients it started (interface: pid; their pid files are in the change's directory)."""
 
     before: Snapshot
     created: set[str]
     ovs: dict[str, Any] | None
     endpoint: str
+    dhcp: dict[str, int] = field(default_factory=dict)
+    directory: Path | None = None
 
 
 class ChangeDir:
@@ -140,6 +148,7 @@ def apply(request: Request, change: ChangeDir) -> Taken | None:
     """Checkpoint, apply, verify; on any failure roll back at once and return None."""
     try:
         taken = take(request)
+        taken.directory = change.path
     except Exception as err:  # OVSDB not answering: nothing was changed
         change.write(state="failed", reason=f"no checkpoint could be taken: {err}", diff=[],
                      desired=request.desired_json, current={},
@@ -152,7 +161,7 @@ def apply(request: Request, change: ChangeDir) -> Taken | None:
         refused = netops.unsupported(request.steps, request.desired)
         if refused:
             raise netops.StepFailed("; ".join(refused))
-        after = _apply_steps(request, taken)
+        after = _apply_steps(request, taken, change)
         wrong = verify(request.desired, after) + _ovs_verify(request, taken)
     except BaseException as err:  # KeyboardInterrupt included: the host goes back first
         _fail(change, taken, request, str(err) or type(err).__name__)
@@ -172,9 +181,10 @@ def _ovs_verify(request: Request, taken: Taken) -> list[str]:
     return _ovsops().verify(taken.endpoint, request.desired) if taken.ovs is not None else []
 
 
-def _apply_steps(request: Request, taken: Taken) -> Snapshot:
+def _apply_steps(request: Request, taken: Taken, change: ChangeDir) -> Snapshot:
     """Open vSwitch's bridges first (one transaction each), so that the steps on their
-    kernel devices (MTU, addresses, up) find them; then the netlink steps."""
+    kernel devices (MTU, addresses, up) find them; then the netlink steps; DHCP last, on
+    links that are up and in their masters by then."""
     _apply_ovs(request, taken)
     with IPRoute() as ipr:
         for name in (i.name for i in request.desired.interfaces if i.type == "ovs-bridge"):
@@ -183,11 +193,35 @@ def _apply_steps(request: Request, taken: Taken) -> Snapshot:
         for step in request.steps:
             if step.action == "create":
                 taken.created.add(step.interface)
-            if netops.by_ovs(step, request.desired):
-                continue  # done in the bridge's transaction
+            if netops.by_ovs(step, request.desired) or step.action == "dhcp":
+                continue  # done in the bridge's transaction; DHCP below
             log.info("step %s %s (%s)", step.action, step.interface, step.detail)
             netops.apply_step(ipr, step, request.desired)
+        for step in (s for s in request.steps if s.action == "dhcp"):
+            _start_dhcp(step.interface, taken, change)
         return netops.snapshot(ipr)
+
+
+def _start_dhcp(iface: str, taken: Taken, change: ChangeDir) -> None:
+    """A DHCP client on `iface`, its pid in the checkpoint (and status.json) at once, so that
+    a rollback stops exactly it."""
+    log.info("step dhcp %s: starting a DHCP client", iface)
+    taken.dhcp[iface] = netops.start_dhcp(change.path, iface)
+    change.write(dhcp_clients=dict(taken.dhcp))
+
+
+def _stop_dhcp(taken: Taken) -> list[str]:
+    """The change's DHCP clients stopped (before the addresses they got are removed, or they
+    would put them back); the errors."""
+    errors: list[str] = []
+    for iface, pid in taken.dhcp.items():
+        pid_file = netops.DhcpFiles.under(taken.directory or Path(), iface).pid
+        try:
+            netops.stop_dhcp(pid, pid_file)
+        except Exception as err:  # logged and reported; the rest of the rollback goes on
+            log.error("%s", err)
+            errors.append(f"rollback: stop DHCP client {pid} on {iface}: {err}")
+    return errors
 
 
 def _ovs_wanted(desired: NetworkState, name: str) -> bool:
@@ -233,9 +267,10 @@ def _fail(
 def rollback(taken: Taken) -> tuple[list[str], list[str]]:
     """The host back to the checkpoint: (errors, what still differs). Each operation is tried
     even when one before it failed, so one refusal does not leave the rest undone. Open
-    vSwitch first: dropping a bridge it made takes its kernel devices with it."""
+    vSwitch first: dropping a bridge it made takes its kernel devices with it; before it, the
+    DHCP clients the change started."""
     before, created = taken.before, taken.created
-    errors: list[str] = []
+    errors = _stop_dhcp(taken)
     if taken.ovs is not None:
         errors += _ovsops().restore(taken.endpoint, taken.ovs)
     with IPRoute() as ipr:

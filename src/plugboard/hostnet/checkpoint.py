@@ -228,12 +228,24 @@ def _verify_link(iface: Interface, link: Link, snap: Snapshot) -> list[str]:
     for family, on in (("ipv4", lambda a: ":" not in a), ("ipv6", lambda a: ":" in a)):
         asked = getattr(iface, family)
         have = sorted(a for a in link.addresses if on(a))
-        if asked is not None and have != sorted(asked.addresses):
-            wrong.append(f"{iface.name}: {family} {have}, asked {sorted(asked.addresses)}")
+        if asked is not None:
+            wrong += _verify_addresses(iface.name, family, asked, have)
     if iface.type != "ovs-bridge":  # OVS ports have no kernel master: OVSDB is read instead
         wrong += _verify_ports(iface, snap)
     if iface.bridge is not None:
         wrong += _verify_bridge(iface, link)
+    return wrong
+
+
+def _verify_addresses(name: str, family: str, asked: Any, have: list[str]) -> list[str]:
+    """With DHCP: the static addresses asked for and at least one more (the lease's, whatever
+    the server handed out); without: exactly those asked for."""
+    static = sorted(asked.addresses)
+    if not asked.dhcp:
+        return [f"{name}: {family} {have}, asked {static}"] if have != static else []
+    wrong = [f"{name}: {family} {a} missing" for a in static if a not in have]
+    if not set(have) - set(static):
+        wrong.append(f"{name}: {family} has no address from DHCP")
     return wrong
 
 

@@ -2,17 +2,25 @@
 namespace, carry out a plan's steps and a rollback's operations (pyroute2, in the calling
 process's network namespace: the agent has entered the host's before it gets here).
 
-DHCP steps are not carried out yet: `unsupported` names them, so the agent refuses such a
-plan before it changes anything. Open vSwitch bridges are made, changed and removed in OVSDB
-(plugboard.hostnet.ovsops); `by_ovs` names the steps that are done there.
+An IPv4 `dhcp` step starts a DHCP client program on the interface (`start_dhcp`, below); the
+agent does those last, once the links are up. DHCPv6 is not carried out yet: `unsupported`
+names it, so the agent refuses such a plan before it changes anything. Open vSwitch bridges are
+made, changed and removed in OVSDB (plugboard.hostnet.ovsops); `by_ovs` names the steps that
+are done there.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
+import shutil
+import signal
 import socket
+import subprocess
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pyroute2 import IPRoute
@@ -110,9 +118,13 @@ def index(ipr: IPRoute, name: str) -> int:
 
 # --- a plan's steps -----------------------------------------------------------------------
 def unsupported(steps: list[Step], desired: NetworkState) -> list[str]:
-    """The steps this agent cannot carry out yet, in words (checked before anything changes)."""
-    return [f"{s.action} {s.interface}: DHCP is not applied yet" for s in steps
-            if s.action == "dhcp"]  # fmt: skip
+    """The steps this agent cannot carry out, in words (checked before anything changes)."""
+    asked = [s for s in steps if s.action == "dhcp"]
+    refused = [f"dhcp {s.interface}: DHCPv6 is not applied yet (only IPv4's DHCP is)"
+               for s in asked if s.detail == "ipv6"]  # fmt: skip
+    if any(s.detail == "ipv4" for s in asked) and dhcp_program() is None:
+        refused.append("dhcp: this host has no DHCP client (dhclient, or busybox's udhcpc)")
+    return refused
 
 
 def by_ovs(step: Step, desired: NetworkState) -> bool:
@@ -300,6 +312,143 @@ STEPS: dict[str, Callable[[IPRoute, Step, NetworkState], None]] = {
     "route-del": _route,
     "remove": _remove,
 }
+
+
+# --- DHCP clients --------------------------------------------------------------------------
+DHCP_TIMEOUT = 30.0  # seconds a client has for its first lease before the change fails
+
+# The client's script: the lease's address on the interface with the lease's lifetimes (so the
+# kernel marks it dynamic and drops it if the client dies and the lease runs out), and the
+# router as a default route unless one is there. It writes no /etc/resolv.conf: the host's
+# resolver stays as it is (Debian's dhclient-script would rewrite it). One script for dhclient
+# ($reason, $new_*/$old_*) and udhcpc ($1, $ip/$subnet/$lease/$router).
+DHCP_SCRIPT = r"""#!/bin/sh
+# written by plugboard's host agent: the DHCP client of a host network change
+prefix() { n=0; for o in $(echo "$1" | tr . ' '); do case $o in
+  255) n=$((n+8));; 254) n=$((n+7));; 252) n=$((n+6));; 248) n=$((n+5));;
+  240) n=$((n+4));; 224) n=$((n+3));; 192) n=$((n+2));; 128) n=$((n+1));; esac; done; echo $n; }
+bind() {  # address mask lifetime router
+  ip link set dev "$interface" up
+  ip -4 addr replace "$1/$(prefix "$2")" dev "$interface" valid_lft "${3:-forever}" \
+    preferred_lft "${3:-forever}"
+  r=${4%% *}
+  if [ -n "$r" ] && [ -z "$(ip -4 route show default)" ]; then
+    ip -4 route add default via "$r" dev "$interface"
+  fi
+}
+unbind() { [ -n "$1" ] && ip -4 addr del "$1/$(prefix "$2")" dev "$interface"; return 0; }
+case "${reason:-$1}" in
+  BOUND|RENEW|REBIND|REBOOT)
+    if [ -n "$old_ip_address" ] && [ "$old_ip_address" != "$new_ip_address" ]; then
+      unbind "$old_ip_address" "$old_subnet_mask"; fi
+    bind "$new_ip_address" "$new_subnet_mask" "$new_dhcp_lease_time" "$new_routers" ;;
+  EXPIRE|FAIL|RELEASE|STOP) unbind "$old_ip_address" "$old_subnet_mask" ;;
+  bound|renew) bind "$ip" "$subnet" "$lease" "$router" ;;
+  deconfig) ip -4 addr flush dev "$interface" dynamic ;;
+esac
+exit 0
+"""
+
+
+@dataclass(frozen=True)
+class DhcpFiles:
+    """A client's pid, lease and script files, in the change's directory (never the host's
+    own /var/lib/dhcp or /run/dhclient*, which its own DHCP clients use)."""
+
+    pid: Path
+    leases: Path
+    script: Path
+    conf: Path
+    log: Path
+
+    @classmethod
+    def under(cls, directory: Path, iface: str) -> DhcpFiles:
+        def named(ext: str) -> Path:  # not with_suffix: "bond0.7" has a dot of its own
+            return directory / f"dhcp-{iface}.{ext}"
+
+        return cls(named("pid"), named("leases"), directory / "dhcp-script", named("conf"),
+                   named("log"))  # fmt: skip
+
+
+def dhcp_program() -> list[str] | None:
+    """Debian's dhclient (isc-dhcp-client), else busybox's udhcpc; None when neither is here."""
+    for argv in (["dhclient"], ["udhcpc"], ["busybox", "udhcpc"]):
+        found = shutil.which(argv[0], path=os.environ.get("PATH", "") + ":/sbin:/usr/sbin")
+        if found:
+            return [found, *argv[1:]]
+    return None
+
+
+def dhcp_command(program: list[str], iface: str, files: DhcpFiles, timeout: float) -> list[str]:
+    """The client's command line: one try of at most `timeout` seconds for a lease (else it
+    exits, failing), then it goes into the background and keeps renewing."""
+    if Path(program[0]).name == "dhclient":
+        return [*program, "-4", "-1", "-cf", str(files.conf), "-pf", str(files.pid),
+                "-lf", str(files.leases), "-sf", str(files.script), iface]  # fmt: skip
+    tries = max(1, int(timeout // 3))
+    return [*program, "-i", iface, "-p", str(files.pid), "-s", str(files.script),
+            "-n", "-t", str(tries), "-T", "3"]  # fmt: skip
+
+
+def start_dhcp(directory: Path, iface: str, timeout: float = DHCP_TIMEOUT) -> int:
+    """A DHCP client on `iface` with its files in `directory`, once it holds a lease; its pid.
+    From then on it is the change's: a rollback stops it (`stop_dhcp`); once the change is
+    confirmed it is the host's, left running to renew its lease, and nothing of plugboard's
+    stops it (a later change that drops the DHCP leaves it: stop it by its pid file)."""
+    program = dhcp_program()
+    if program is None:
+        raise StepFailed(f"dhcp {iface}: no DHCP client on this host (dhclient or udhcpc)")
+    files = DhcpFiles.under(directory, iface)
+    files.script.write_text(DHCP_SCRIPT)
+    files.script.chmod(0o700)
+    files.conf.write_text(f"timeout {int(timeout)};\nretry 60;\n")
+    command = dhcp_command(program, iface, files, timeout)
+    # its output to a file, not a pipe: a client in the background that kept the pipe open
+    # would hold this call until the timeout
+    with files.log.open("a") as log:
+        try:
+            done = subprocess.run(command, check=False, stdin=subprocess.DEVNULL, stdout=log,
+                                  stderr=subprocess.STDOUT, timeout=timeout + 5)  # fmt: skip
+        except subprocess.TimeoutExpired as err:
+            raise StepFailed(f"dhcp {iface}: no lease within {timeout:g} s") from err
+    if done.returncode != 0:
+        said = files.log.read_text().strip()[-300:]
+        raise StepFailed(f"dhcp {iface}: no lease (exit {done.returncode}: {said})")
+    return _dhcp_pid(files, iface)
+
+
+def _dhcp_pid(files: DhcpFiles, iface: str) -> int:
+    """The client's pid from its pid file, written as it went into the background."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        text = files.pid.read_text().strip() if files.pid.exists() else ""
+        if text.isdigit() and is_dhcp_client(int(text), files.pid):
+            return int(text)
+        time.sleep(0.05)
+    raise StepFailed(f"dhcp {iface}: the client holds a lease but wrote no pid to {files.pid}")
+
+
+def is_dhcp_client(pid: int, pid_file: Path) -> bool:
+    """Whether process `pid` is the client with this pid file (not a process that got the
+    number since)."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return str(pid_file).encode() in argv
+
+
+def stop_dhcp(pid: int, pid_file: Path, timeout: float = 5.0) -> None:
+    """The client `pid` stopped (SIGTERM, then SIGKILL), if it is still that client."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        if not is_dhcp_client(pid, pid_file):
+            return
+        os.kill(pid, sig)
+        deadline = time.monotonic() + timeout
+        while is_dhcp_client(pid, pid_file) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    if is_dhcp_client(pid, pid_file):
+        raise StepFailed(f"DHCP client {pid} did not stop")
 
 
 # --- a rollback's operations ----------------------------------------------------------------

@@ -97,6 +97,11 @@ class ChangeOut(BaseModel):
     reason: str | None = Field(None, description="Why it was rolled back or failed")
     confirmed_by: str | None = Field(None, description="caller, probes or nothing to do")
     rollback_errors: list[str] = Field(default_factory=list)
+    dhcp_clients: dict[str, int] = Field(
+        default_factory=dict,
+        description="The DHCP clients the change started on the host (interface: pid): a "
+        "rollback stops them; a confirmed change leaves them running, the host's from then on",
+    )
     persisted: str | None = Field(
         None, description="The file on the host a confirmed change was written to (ifupdown)"
     )
