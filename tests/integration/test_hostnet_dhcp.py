@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -101,9 +100,21 @@ def test_dhcp_confirmed_keeps_the_address_and_the_client_running(svc, testhost, 
         confirmed = svc.post("/hosts/th/network-state/confirm")
         assert confirmed.status_code == 200, confirmed.text
         assert confirmed.json()["state"] == "confirmed"
-        time.sleep(0.5)
         assert len(leased(testhost, wire)) == 1
         assert alive(pid)
+        # read back, the interface is on DHCP (its lease is no static address of its own)
+        state = svc.get("/hosts/th/network-state").json()["state"]
+        read = next(i for i in state["interfaces"] if i["name"] == wire)
+        assert read["ipv4"] == {"dhcp": True, "addresses": []}
+        # so the same state again plans nothing (no second client, the lease kept) ...
+        again = {"interfaces": [{"name": wire, "type": "ethernet", "ipv4": {"dhcp": True}}]}
+        planned = svc.post("/hosts/th/network-state/plan", json=again)
+        assert planned.status_code == 200 and planned.json()["steps"] == [], planned.text
+        # ... and static addresses in its place are refused, not half-done
+        static = {"interfaces": [{"name": wire, "type": "ethernet",
+                                  "ipv4": {"addresses": ["10.94.0.200/24"]}}]}  # fmt: skip
+        refused = svc.post("/hosts/th/network-state/plan", json=static)
+        assert refused.status_code == 409 and "DHCP client" in refused.json()["detail"]
     finally:
         if alive(pid):
             os.kill(pid, signal.SIGTERM)

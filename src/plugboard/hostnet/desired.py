@@ -122,14 +122,14 @@ def state_of(listing: Listing) -> NetworkState:
 
 def _interface(found: HostInterface) -> Interface:
     kind = _KINDS[found.type]
-    v4 = [a for a in found.addresses if ":" not in a]
+    v4 = [a for a in found.addresses if ":" not in a and a not in found.leased]
     v6 = [a for a in found.addresses if ":" in a and not a.lower().startswith("fe80:")]
     return Interface(
         name=found.name,
         type=kind,
         state="up" if found.state in ("up", "unknown") else "down",
         mtu=found.mtu,
-        ipv4=Addresses(addresses=v4) if v4 else None,
+        ipv4=Addresses(dhcp=bool(found.leased), addresses=v4) if v4 or found.leased else None,
         ipv6=Addresses(addresses=v6) if v6 else None,
         bridge=BridgeSettings(ports=found.ports) if kind == "bridge" else None,
         vlan=(

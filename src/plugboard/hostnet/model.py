@@ -44,6 +44,9 @@ class HostInterface:
     mode: str | None = None  # macvtap/macvlan mode, bond mode
     ovs: dict[str, Any] | None = None  # Open vSwitch facts (bridge, tag, trunks, error, ...)
     used_by: list[dict[str, str]] = field(default_factory=list)  # {kind: vm|network, name}
+    # IPv4 addresses with a lifetime (a DHCP client's lease), among `addresses`; IPv6's are
+    # left out: its autoconfigured addresses have one too.
+    leased: list[str] = field(default_factory=list)
 
 
 @dataclass

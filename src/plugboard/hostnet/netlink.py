@@ -94,6 +94,15 @@ def _entered(netns: str | None):
         os.close(own)
 
 
+FOREVER = 0xFFFFFFFF  # the kernel's infinite address lifetime
+
+
+def _leased(msg) -> bool:
+    """An address with a finite lifetime: a DHCP client's lease (static ones live forever)."""
+    info = msg.get("IFA_CACHEINFO")
+    return info is not None and info.get("ifa_valid", FOREVER) != FOREVER
+
+
 def read(netns: str | None) -> list[HostInterface]:
     """Every interface of the namespace (None: ours) with its addresses, ports and parent."""
     with _entered(netns):
@@ -132,5 +141,8 @@ def read(netns: str | None) -> list[HostInterface]:
     for msg in addrs:
         owner = by_index.get(msg["index"])
         if owner is not None:
-            owner.addresses.append(f"{msg.get('address')}/{msg['prefixlen']}")
+            cidr = f"{msg.get('address')}/{msg['prefixlen']}"
+            owner.addresses.append(cidr)
+            if msg["family"] == socket.AF_INET and _leased(msg):
+                owner.leased.append(cidr)
     return sorted(by_index.values(), key=lambda i: i.name)

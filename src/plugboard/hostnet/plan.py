@@ -119,6 +119,11 @@ def _refuse(
                 "(state: absent) to make another kind under its name")))  # fmt: skip
         if iface.state == "absent" and old is not None:
             _refuse_removal(iface.name, users, management, out)
+        if _leaves_dhcp(iface, old):
+            out.refusals.append(Refusal(f"{where}/ipv4/dhcp", (
+                f"{iface.name} has its IPv4 address from a DHCP client, which would "
+                "renew it: switching to static addresses is not built; stop the client "
+                "first")))  # fmt: skip
         if iface.vlan is not None and iface.state != "absent" and iface.vlan.base not in after:
             out.refusals.append(Refusal(f"{where}/vlan/base", (
                 f"VLAN {iface.name} is on {iface.vlan.base}, which the host does not have "
@@ -137,6 +142,13 @@ def _refuse(
                 "master; take it out of the others")))  # fmt: skip
     _refuse_loops(after, out)
     _refuse_mtus(after, out)
+
+
+def _leaves_dhcp(iface: Interface, old: Interface | None) -> bool:
+    """IPv4 asked static where a DHCP client holds a lease now."""
+    was = old.ipv4 if old is not None else None
+    asked = iface.ipv4 if iface.state != "absent" else None
+    return was is not None and was.dhcp and asked is not None and not asked.dhcp
 
 
 def _refuse_removal(
