@@ -14,7 +14,6 @@ import libvirt
 import pytest
 
 from tests.harness.guest import INITRD, KERNEL
-from tests.integration.test_direct_ovs import ovs_bridge  # noqa: F401  (a fixture)
 
 
 @pytest.fixture
@@ -97,7 +96,7 @@ def test_a_hot_unplug_the_guest_does_not_acknowledge_shows_a_countdown(quick, gu
     assert piped.stderr.startswith("error:") and "s left" not in piped.stderr
 
 
-def test_vlan_alone_re_tags_an_ovs_vnic(served, testhost, ovs_bridge):  # noqa: F811
+def test_vlan_alone_re_tags_an_ovs_vnic(served, testhost, ovs_bridge):
     name = f"pbtest-cli-{os.getpid()}"
     made = served.cli(
         "vm-create", name, "--host", "th", "--kernel", str(KERNEL), "--initrd", str(INITRD)
