@@ -21,6 +21,7 @@ TABLES = {
     "events",
     "mac_pools",
     "templates",
+    "profiles",
     "operations",
     "vnic_notes",
     "mac_reservations",
@@ -36,7 +37,7 @@ def test_migrations_create_the_schema_on_an_empty_database(database_url: str):
 
     assert store.tables() == TABLES
     with store.session() as db:
-        assert db.scalar(text("SELECT version_num FROM alembic_version")) == "0008"
+        assert db.scalar(text("SELECT version_num FROM alembic_version")) == "0009"
         # the default MAC pool: one locally administered, unicast range
         pool = db.execute(text("SELECT name, ranges, allow_duplicates FROM mac_pools")).one()
         assert tuple(pool) == ("default", "56:6f:70:00:00:00-56:6f:70:ff:ff:ff", False)

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, IPvAnyAddress
+from pydantic.json_schema import WithJsonSchema
 
 from plugboard.api.deps import API_PREFIX, CurrentUser, HostDep, ServicesDep, audit_detail
 from plugboard.api.problems import responses
@@ -19,6 +20,14 @@ router = APIRouter(
     tags=["interfaces"],
     responses=responses(400, 401, 403, 404, 422, 502),
 )
+
+
+# IPv4 or IPv6, as JSON Schema's own formats say it (pydantic's "ipvanyaddress" is a format no
+# client or fuzzer knows, so they would send any string).
+ProbeAddress = Annotated[
+    IPvAnyAddress,
+    WithJsonSchema({"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]}),
+]
 
 
 class NetworkStateOut(BaseModel):
@@ -71,7 +80,7 @@ class NetworkStateChange(NetworkState):
     rollback_timeout: float = Field(
         60.0, ge=1, le=3600, description="Seconds the host waits for a confirmation."
     )
-    probes: list[IPvAnyAddress] = Field(
+    probes: list[ProbeAddress] = Field(
         default_factory=list, max_length=16,
         description="Addresses that must all answer a ping from the host: the host keeps the "
         "change by itself when they do.",
