@@ -12,6 +12,7 @@ from plugboard.api.schemas import Name
 from plugboard.api.text import Body, with_rules
 from plugboard.api.vm_schemas import (
     CONVERT,
+    VLANS_ONCE,
     OvsSource,
     VnicBandwidth,
     VnicFilter,
@@ -27,22 +28,6 @@ from plugboard.engine.profile_rollout import ProfileChange
 from plugboard.engine.profiles import ProfileSpec, spec_of
 from plugboard.store.models import Profile
 
-_OVS_VLANS_ONCE = {
-    "not": {
-        "required": ["vlan", "source"],
-        "properties": {
-            "vlan": {"not": {"type": "null"}},
-            "source": {
-                "required": ["type"],
-                "properties": {"type": {"const": "ovs"}},
-                "anyOf": [
-                    {"required": [k], "properties": {k: {"not": {"type": "null"}}}}
-                    for k in ("vlan", "trunk")
-                ],
-            },
-        },
-    }
-}
 # libvirt sets VLAN tags on Open vSwitch ports and some SR-IOV NICs: not on a macvtap.
 _NO_VLAN_ON_MACVTAP = {
     "not": {
@@ -60,7 +45,7 @@ _NO_VLAN_ON_MACVTAP = {
 
 class ProfileFields(Body):
     model_config = ConfigDict(
-        json_schema_extra=with_rules({"allOf": [_OVS_VLANS_ONCE, _NO_VLAN_ON_MACVTAP]})
+        json_schema_extra=with_rules({"allOf": [VLANS_ONCE, _NO_VLAN_ON_MACVTAP]})
     )
 
     description: str = Field("", max_length=256)

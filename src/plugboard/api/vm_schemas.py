@@ -181,7 +181,7 @@ _PROFILE_ALONE = {
     }
 }
 # The VLANs are given once: in an Open vSwitch source (vlan or trunk) or as `vlan`, not both.
-_VLANS_ONCE = {
+VLANS_ONCE = {
     "not": {
         "required": ["vlan", "source"],
         "properties": {
@@ -194,7 +194,7 @@ _VLANS_ONCE = {
         },
     }
 }
-_VNIC_RULES = with_rules({"allOf": [_VLANS_ONCE, _PROFILE_ALONE]})
+_VNIC_RULES = with_rules({"allOf": [VLANS_ONCE, _PROFILE_ALONE]})
 PROFILE_FIELD = Field(
     None,
     description="Wire the vNIC through this vNIC profile (its source, QoS, VLANs and filter; "
